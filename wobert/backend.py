@@ -1,0 +1,252 @@
+"""The one place where bert4keras 0.11.5 is made to run on TensorFlow 2.21 + tf_keras.
+
+Every other module imports ``tf``, ``keras``, ``K`` and bert4keras through here:
+
+- ``TF_KERAS=1`` and ``TF_USE_LEGACY_KERAS=1`` are set before anything imports keras,
+  so ``tf.keras`` is tf_keras (Keras 2) and bert4keras uses it.
+- bert4keras's optimizers subclass ``keras.optimizers.Optimizer``; on tf_keras that is
+  the new optimizer, so they are built on the legacy ``OptimizerV2`` base instead.
+- bert4keras writes checkpoints through TF1 sessions; ``save_bert_checkpoint`` writes the
+  same Google BERT layout in eager mode, and ``load_bert_checkpoint`` checks shapes first.
+
+Eager mode stays on: ``tf.distribute`` and ``tf.function`` need it.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+os.environ["TF_KERAS"] = "1"
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+BERT4KERAS_INSTALL = "pip install --no-deps bert4keras==0.11.5"
+
+try:
+    import bert4keras  # noqa: F401,E402
+except ImportError as err:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "wobert needs bert4keras 0.11.5, installed without its dependencies "
+        f"(its metadata pins keras<=2.3.1). Run: {BERT4KERAS_INSTALL}  (or: make setup)"
+    ) from err
+
+from bert4keras.backend import K, keras  # noqa: E402
+from bert4keras.models import build_transformer_model  # noqa: E402
+from bert4keras.tokenizers import Tokenizer as Bert4kerasTokenizer  # noqa: E402
+from bert4keras.tokenizers import load_vocab  # noqa: E402
+
+
+def _import_optimizers() -> Any:
+    """Import bert4keras.optimizers with the legacy OptimizerV2 as its base class."""
+    new_base = keras.optimizers.Optimizer
+    keras.optimizers.Optimizer = keras.optimizers.legacy.Optimizer
+    try:
+        from bert4keras import optimizers
+    finally:
+        keras.optimizers.Optimizer = new_base
+    return optimizers
+
+
+optimizers = _import_optimizers()
+
+NO_DECAY = ("Norm", "bias", "Bias")
+
+
+def adamw(
+    learning_rate: float,
+    weight_decay: float = 0.01,
+    warmup_steps: int = 0,
+    total_steps: int | None = None,
+    clipnorm: float | None = 1.0,
+    exclude_from_weight_decay: Sequence[str] = NO_DECAY,
+) -> keras.optimizers.legacy.Optimizer:
+    """bert4keras AdamW with linear warm-up then linear decay to zero at ``total_steps``.
+
+    Weight decay skips variables whose names contain any of ``exclude_from_weight_decay``
+    (LayerNorm and biases by default).
+    """
+    schedule = {max(warmup_steps, 1) if warmup_steps else 0: 1.0}
+    if total_steps and total_steps > warmup_steps:
+        schedule[total_steps] = 0.0
+    AdamW = optimizers.extend_with_weight_decay_v2(optimizers.Adam, "AdamW")
+    AdamWLR = optimizers.extend_with_piecewise_linear_lr_v2(AdamW, "AdamWLR")
+    kwargs = {"global_clipnorm": clipnorm} if clipnorm else {}
+    return AdamWLR(
+        learning_rate=learning_rate,
+        weight_decay_rate=weight_decay,
+        exclude_from_weight_decay=list(exclude_from_weight_decay),
+        lr_schedule=schedule,
+        **kwargs,
+    )
+
+
+def learning_rate_at(optimizer: keras.optimizers.legacy.Optimizer, step: int) -> float:
+    """The learning rate an ``adamw`` optimizer applies at ``step``."""
+    from bert4keras.backend import piecewise_linear
+
+    base = float(K.get_value(optimizer._get_hyper("learning_rate")))
+    return base * float(piecewise_linear(step, optimizer.lr_schedule))
+
+
+# ---------------------------------------------------------------------------------------
+# Checkpoints in the Google BERT layout
+# ---------------------------------------------------------------------------------------
+
+
+class CheckpointMismatch(ValueError):
+    """A checkpoint does not fit the model (missing variable or wrong shape)."""
+
+
+def _checkpoint_values(transformer: Any) -> dict[str, np.ndarray]:
+    """Map Google BERT variable names to the values of a bert4keras Transformer."""
+    values: dict[str, np.ndarray] = {}
+    for layer_name, names in transformer.variable_mapping().items():
+        layer_name = transformer.prefixed(layer_name)
+        if layer_name not in transformer.layers:
+            continue
+        weights = transformer.layers[layer_name].trainable_weights
+        for name, weight in zip(names, weights):
+            value = np.asarray(weight.numpy())
+            if name == "cls/seq_relationship/output_weights":
+                value = value.T
+            values[name] = value
+    return values
+
+
+def save_bert_checkpoint(transformer: Any, prefix: str | os.PathLike) -> str:
+    """Write a bert4keras Transformer's weights as a Google BERT TF checkpoint (eager-safe).
+
+    ``prefix`` is e.g. ``DIR/bert_model.ckpt``; a ``checkpoint`` state file is written beside
+    it so ``tf.train.latest_checkpoint(DIR)`` finds it.
+    """
+    prefix = str(prefix)
+    values = _checkpoint_values(transformer)
+    names = sorted(values)
+    Path(prefix).parent.mkdir(parents=True, exist_ok=True)
+    tf.raw_ops.SaveV2(
+        prefix=prefix,
+        tensor_names=names,
+        shape_and_slices=[""] * len(names),
+        tensors=[tf.constant(values[n]) for n in names],
+    )
+    state = Path(prefix).parent / "checkpoint"
+    base = Path(prefix).name
+    state.write_text(
+        f'model_checkpoint_path: "{base}"\nall_model_checkpoint_paths: "{base}"\n',
+        encoding="utf-8",
+    )
+    return prefix
+
+
+def check_bert_checkpoint(transformer: Any, checkpoint: str | os.PathLike) -> None:
+    """Raise ``CheckpointMismatch`` naming the variable if ``checkpoint`` does not fit."""
+    checkpoint = str(checkpoint)
+    try:
+        stored = dict(tf.train.list_variables(checkpoint))
+    except (tf.errors.NotFoundError, ValueError) as err:
+        raise CheckpointMismatch(f"cannot read checkpoint {checkpoint!r}: {err}") from None
+    expected = _checkpoint_values(transformer)
+    problems = []
+    for name, value in expected.items():
+        if name not in stored:
+            problems.append(f"{name} is missing")
+            continue
+        shape = list(stored[name])
+        if name in ("bert/embeddings/word_embeddings", "cls/predictions/output_bias"):
+            rows = _expected_vocab_rows(transformer, shape[0])
+            if rows != value.shape[0]:
+                problems.append(
+                    f"{name}: checkpoint has {shape[0]} tokens, the model's vocab has "
+                    f"{value.shape[0]}" + (f" (keep/compound tokens give {rows})"
+                                            if rows != shape[0] else "")
+                )
+            continue
+        if name == "cls/seq_relationship/output_weights":
+            shape = shape[::-1]
+        if tuple(shape) != value.shape:
+            problems.append(f"{name}: checkpoint shape {tuple(shape)}, model {value.shape}")
+    if problems:
+        raise CheckpointMismatch(
+            f"checkpoint {checkpoint!r} does not fit the model: " + "; ".join(problems[:5])
+            + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else "")
+        )
+
+
+def _expected_vocab_rows(transformer: Any, stored_rows: int) -> int:
+    """Rows the embedding has after keep_tokens/compound_tokens are applied to the checkpoint."""
+    keep = transformer.keep_tokens
+    if keep is not None and len(keep) and max(keep) >= stored_rows:
+        return -1
+    rows = len(keep) if keep is not None else stored_rows
+    return rows + len(transformer.compound_tokens or [])
+
+
+def build_bert(
+    config: Mapping[str, Any] | str | os.PathLike,
+    checkpoint: str | os.PathLike | None = None,
+    *,
+    with_mlm: bool = False,
+    with_pool: bool = False,
+    keep_tokens: Sequence[int] | None = None,
+    compound_tokens: Sequence[Sequence[int]] | None = None,
+    model: str = "bert",
+    **kwargs: Any,
+) -> Any:
+    """Build a bert4keras Transformer (``return_keras_model=False``); its ``.model`` is Keras.
+
+    ``config`` is a ``bert_config.json`` path or a dict of the same keys. A checkpoint that
+    does not fit raises ``CheckpointMismatch`` before any weight is loaded.
+    """
+    if not isinstance(config, Mapping):
+        config = read_bert_config(config)
+    config = dict(config)
+    transformer = build_transformer_model(
+        model=model,
+        with_mlm=with_mlm,
+        with_pool=with_pool,
+        keep_tokens=list(keep_tokens) if keep_tokens is not None else None,
+        compound_tokens=[list(c) for c in compound_tokens] if compound_tokens else None,
+        return_keras_model=False,
+        **config,
+        **kwargs,
+    )
+    if checkpoint is not None:
+        check_bert_checkpoint(transformer, checkpoint)
+        transformer.load_weights_from_checkpoint(str(checkpoint))
+    return transformer
+
+
+def read_bert_config(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a ``bert_config.json`` with a clear error for a missing or malformed file."""
+    path = Path(path)
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"BERT config not found: {path}") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: line {err.lineno}: not valid JSON ({err.msg})") from None
+    required = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                "intermediate_size")
+    missing = [k for k in required if k not in config]
+    if missing:
+        raise ValueError(f"{path}: BERT config lacks {', '.join(missing)}")
+    return config
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow, and make TF ops deterministic."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+__all__ = [
+    "tf", "keras", "K", "np", "build_transformer_model", "build_bert", "load_vocab",
+    "Bert4kerasTokenizer", "optimizers", "adamw", "learning_rate_at",
+    "save_bert_checkpoint", "check_bert_checkpoint", "CheckpointMismatch",
+    "read_bert_config", "set_seed", "BERT4KERAS_INSTALL", "NO_DECAY",
+]
