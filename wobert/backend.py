@@ -28,7 +28,7 @@ import tensorflow as tf  # noqa: E402
 BERT4KERAS_INSTALL = "pip install --no-deps bert4keras==0.11.5"
 
 try:
-    import bert4keras  # noqa: F401,E402
+    import bert4keras.models  # noqa: E402
 except ImportError as err:  # pragma: no cover - depends on the environment
     raise ImportError(
         "wobert needs bert4keras 0.11.5, installed without its dependencies "
@@ -39,6 +39,27 @@ from bert4keras.backend import K, keras  # noqa: E402
 from bert4keras.models import build_transformer_model  # noqa: E402
 from bert4keras.tokenizers import Tokenizer as Bert4kerasTokenizer  # noqa: E402
 from bert4keras.tokenizers import load_vocab  # noqa: E402
+
+
+class TruncatedNormal(keras.initializers.Initializer):
+    """Truncated normal that draws new values on every call (seeded by ``set_seed``).
+
+    tf_keras initializers without a seed return the same values on each call of one
+    instance, and bert4keras reuses one instance for the query, key, value and output
+    kernels of a layer, which would start them all equal.
+    """
+
+    def __init__(self, stddev: float = 0.02) -> None:
+        self.stddev = stddev
+
+    def __call__(self, shape: Any, dtype: Any = None, **kwargs: Any) -> tf.Tensor:
+        return tf.random.truncated_normal(shape, stddev=self.stddev, dtype=dtype or K.floatx())
+
+    def get_config(self) -> dict[str, float]:
+        return {"stddev": self.stddev}
+
+
+bert4keras.models.Transformer.initializer = property(lambda self: TruncatedNormal(0.02))
 
 
 def _import_optimizers() -> Any:
@@ -62,15 +83,16 @@ def adamw(
     weight_decay: float = 0.01,
     warmup_steps: int = 0,
     total_steps: int | None = None,
-    clipnorm: float | None = 1.0,
+    clipnorm: float | None = None,
     exclude_from_weight_decay: Sequence[str] = NO_DECAY,
 ) -> keras.optimizers.legacy.Optimizer:
     """bert4keras AdamW with linear warm-up then linear decay to zero at ``total_steps``.
 
     Weight decay skips variables whose names contain any of ``exclude_from_weight_decay``
-    (LayerNorm and biases by default).
+    (LayerNorm and biases by default). ``clipnorm`` clips by global norm inside the optimizer
+    (for ``model.fit``); custom loops clip in ``wobert.optimization.GradientAccumulator``.
     """
-    schedule = {max(warmup_steps, 1) if warmup_steps else 0: 1.0}
+    schedule = {int(warmup_steps): 1.0}
     if total_steps and total_steps > warmup_steps:
         schedule[total_steps] = 0.0
     AdamW = optimizers.extend_with_weight_decay_v2(optimizers.Adam, "AdamW")

@@ -1,0 +1,33 @@
+"""Shared fixtures: where the optional real data lives, and small vocabularies."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path | None:
+    """``$WOBERT_DATA`` or ``<repo>/../shared/data``, if it exists."""
+    path = Path(os.environ.get("WOBERT_DATA", REPO.parent / "shared" / "data"))
+    return path if path.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The shared real data directory; skips the test where it is absent (a fresh clone)."""
+    path = shared_data_dir()
+    if path is None:
+        pytest.skip("shared data (../shared/data or $WOBERT_DATA) is not present")
+    return path
+
+
+@pytest.fixture(scope="session")
+def base_vocab_path(shared_data: Path) -> Path:
+    """Google's bert-base-chinese vocab.txt from the shared data."""
+    path = shared_data / "bert-base-chinese" / "vocab.txt"
+    if not path.is_file():
+        pytest.skip(f"{path} is not present")
+    return path
