@@ -31,3 +31,14 @@ def base_vocab_path(shared_data: Path) -> Path:
     if not path.is_file():
         pytest.skip(f"{path} is not present")
     return path
+
+
+@pytest.fixture(scope="session")
+def wobert_vocab(base_vocab_path: Path) -> dict[str, int]:
+    """WoBERT-style vocabulary: bert-base-chinese simplified as bert4keras does, then the
+    20,000 most frequent words of jieba's dictionary not already in it."""
+    from wobert.segment import jieba_words
+    from wobert.tokenizer import extend_vocab, read_vocab, simplify_vocab
+
+    simplified, _ = simplify_vocab(read_vocab(base_vocab_path))
+    return extend_vocab(simplified, jieba_words(20_000, exclude=simplified))

@@ -1,0 +1,512 @@
+"""Word and char tokenizers: exact to bert4keras (+ jieba, HMM off), bad input, save/load, CLI."""
+from __future__ import annotations
+
+import io
+import json
+import random
+import subprocess
+import sys
+import unicodedata
+from pathlib import Path
+
+import jieba
+import pytest
+
+from wobert import cli
+from wobert.segment import JiebaSegmenter, get_segmenter, jieba_dictionary, jieba_words
+from wobert.tokenizer import (
+    MAX_WORD_CHARS, SPECIAL_TOKENS, CharTokenizer, Tokenizer, _char_table, _truncated_lengths,
+    extend_vocab, normalize, read_user_words, read_vocab, simplify_vocab, write_vocab,
+)
+
+SAMPLE_LINES = 1200  # corpus lines and CLUE sentences each; the benchmark checks every line
+SAMPLE_PAIRS = 300
+
+# Texts that have broken tokenizers before: the issue's list and its neighbours.
+HARD_TEXTS = [
+    "", " ", "\t\n\r  \u3000", "\x00\x01abc\x7f\x85def\u200b\u200dghi\ufeff\ufffd",
+    "表情😀👍🏻👨\u200d👩\u200d👧 🇨🇳 ❤️ ok", "𠀀𪚥𫝀 ext-B 字 \U0002B820\U0002CEAF",
+    "第一行\u2028第二行\u2029第三行", "ＡＢＣ１２３ｄｅｆ！？（全角）", "這是一個測試，这是一个测试。",
+    "Café naïve İstanbul ǅ ß ﬁ Ω K Å ŉ", "\ue000私用\U000F0000区\U0010FFFD", "a" * (MAX_WORD_CHARS + 1),
+    "x" * MAX_WORD_CHARS + "中", "C++和C#与.NET、AT&T的B超", "3.14159 -5% 1,000,000 2020年10月1日",
+    "\x1c\x1d\x1e\x1f分隔\x0b\x0c符", "Ａ\u0301\u0327 e\u0301", "ⅰⅱⅲ ① ㈱ ㍿ ㋿", "https://example.com/a_b?x=1&y=2",
+    "\U000E0001\U000E0041tag \U0001F3F4\U000E0067\U000E0062\U000E007F", "\u0378\u0870\u08e2未分配",
+    "γ射线 α粒子 Σ", "ǅungla ǉ", "中" * 300, "豈更車 \uf900\uf901\ufa0e\ufa2d 㐀䶵 鿕鿿",
+    "ΣΑΣ ΟΔΟΣ σ", "ÅNGSTRÖM \u212b\u2126\u212a",
+]
+
+
+# ---------------------------------------------------------------------------------------
+# Fixtures: the reference tokenizers (bert4keras through wobert.backend), data samples
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def reference():
+    """bert4keras Tokenizer factory: word level (jieba HMM off) when ``segmenter`` is given."""
+    from wobert.backend import Bert4kerasTokenizer
+
+    def make(vocab, segmenter=None):
+        pre = None if segmenter is None else (lambda s: segmenter.cut(s, HMM=False))
+        return Bert4kerasTokenizer(vocab, do_lower_case=True, pre_tokenize=pre)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def base_vocab(base_vocab_path: Path) -> dict[str, int]:
+    return read_vocab(base_vocab_path)
+
+
+@pytest.fixture(scope="session")
+def jieba_reference():
+    """A private jieba.Tokenizer with jieba's default dictionary (the reference segmenter)."""
+    segmenter = jieba.Tokenizer()
+    segmenter.initialize()
+    return segmenter
+
+
+@pytest.fixture(scope="session")
+def word_pair(wobert_vocab, reference, jieba_reference):
+    return Tokenizer(wobert_vocab), reference(wobert_vocab, jieba_reference)
+
+
+@pytest.fixture(scope="session")
+def char_pair(base_vocab, reference):
+    return CharTokenizer(base_vocab), reference(base_vocab)
+
+
+def _corpus_sample(shared_data: Path, n: int) -> list[str]:
+    """n lines spread over every corpus file (fixed seed)."""
+    lines = []
+    for path in sorted((shared_data / "corpus").rglob("*.txt")):
+        with open(path, encoding="utf-8") as f:
+            lines += [line.rstrip("\n") for line in f]
+    return random.Random(0).sample(lines, n)
+
+
+def _clue_records(shared_data: Path) -> list[dict]:
+    records = []
+    for path in sorted((shared_data / "clue").glob("*/*.json")):
+        if path.name != "labels.json":
+            with open(path, encoding="utf-8") as f:
+                records += [json.loads(line) for line in f]
+    return records
+
+
+@pytest.fixture(scope="session")
+def sample_texts(shared_data: Path) -> list[str]:
+    sentences = [r["sentence"] for r in _clue_records(shared_data) if "sentence" in r]
+    return (_corpus_sample(shared_data, SAMPLE_LINES)
+            + random.Random(1).sample(sentences, SAMPLE_LINES))
+
+
+@pytest.fixture(scope="session")
+def sample_pairs(shared_data: Path) -> list[tuple[str, str]]:
+    pairs = [(r["sentence1"], r["sentence2"]) for r in _clue_records(shared_data) if "sentence1" in r]
+    return random.Random(2).sample(pairs, SAMPLE_PAIRS)
+
+
+@pytest.fixture()
+def tiny_vocab(tmp_path: Path) -> Path:
+    """A small vocab.txt with words, ## pieces and the U+2028 line of Google's vocab."""
+    tokens = list(SPECIAL_TOKENS) + ["\u2028", "##\u2028", "中", "国", "人", "我", "爱", "中国",
+                                     "中国人", "测试", "测", "试", "a", "b", "##b", "ab", "##c",
+                                     "，", "。", "1", "##2", "!", "机器", "学习", "机", "器", "学", "习"]
+    path = tmp_path / "vocab.txt"
+    path.write_text("".join(t + "\n" for t in tokens), encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------------------------------
+# Vocabularies
+# ---------------------------------------------------------------------------------------
+
+
+def test_read_vocab_matches_bert4keras(base_vocab_path, base_vocab):
+    from wobert.backend import load_vocab
+
+    assert base_vocab == load_vocab(str(base_vocab_path))
+    assert len(base_vocab) == 21128
+    assert base_vocab[""] == 343 and base_vocab["##"] == 13502  # the two U+2028 lines
+
+
+def test_simplify_vocab_matches_bert4keras(base_vocab_path, base_vocab):
+    from wobert.backend import load_vocab
+
+    expected = load_vocab(str(base_vocab_path), simplified=True, startswith=list(SPECIAL_TOKENS))
+    new, keep = simplify_vocab(base_vocab)
+    assert (new, keep) == expected
+    assert len(new) == 13585 and list(new)[:5] == list(SPECIAL_TOKENS)
+
+
+def test_wobert_vocab_layout(wobert_vocab):
+    freq, total = jieba_dictionary()
+    words = list(wobert_vocab)[13585:]
+    assert len(wobert_vocab) == 13585 + 20000 and total > sum(freq.values())
+    ranks = [(-freq[w], w) for w in words]
+    assert ranks == sorted(ranks) and not set(words) & set(list(wobert_vocab)[:13585])
+    assert jieba_words(3) == sorted(freq, key=lambda w: (-freq[w], w))[:3]
+
+
+def test_read_vocab_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="vocab file not found: .*nope.txt"):
+        read_vocab(tmp_path / "nope.txt")
+    for missing in ("[CLS]", "[SEP]", "[UNK]", "[MASK]"):
+        path = tmp_path / "v.txt"
+        path.write_text("\n".join(t for t in SPECIAL_TOKENS if t != missing) + "\n中\n")
+        with pytest.raises(ValueError, match=rf"v.txt: lacks the special token\(s\) \{missing}"):
+            read_vocab(path)
+        with pytest.raises(ValueError, match="lacks"):
+            Tokenizer({t: i for i, t in enumerate(SPECIAL_TOKENS) if t != missing})
+    path.write_text("\n".join(SPECIAL_TOKENS + ("中", "国", "中")) + "\n")
+    with pytest.raises(ValueError, match=r"line 8: token '中' repeats line 6"):
+        read_vocab(path)
+    path.write_bytes(b"[PAD]\n\xff\xfe\n")
+    with pytest.raises(ValueError, match="not UTF-8"):
+        read_vocab(path)
+    with pytest.raises(ValueError, match="distinct"):
+        Tokenizer({**{t: i for i, t in enumerate(SPECIAL_TOKENS)}, "中": 0})
+    with pytest.raises(TypeError, match="vocab must be a path"):
+        Tokenizer(42)
+
+
+def test_write_vocab_round_trip(tiny_vocab, tmp_path):
+    vocab = read_vocab(tiny_vocab)
+    assert vocab[""] == 5 and vocab["##"] == 6
+    write_vocab(vocab, tmp_path / "out.txt")
+    assert read_vocab(tmp_path / "out.txt") == vocab
+    with pytest.raises(ValueError, match="whitespace"):
+        write_vocab({**vocab, "a b": len(vocab)}, tmp_path / "bad.txt")
+    assert extend_vocab(vocab, ["中", "新词", "新词"])["新词"] == len(vocab)
+
+
+# ---------------------------------------------------------------------------------------
+# Exactness against bert4keras
+# ---------------------------------------------------------------------------------------
+
+
+def _assert_same(ours, ref, texts, maxlens=(None,)):
+    for text in texts:
+        assert ours.tokenize(text) == ref.tokenize(text), text[:80]
+        for maxlen in maxlens:
+            assert ours.encode(text, maxlen=maxlen) == ref.encode(text, maxlen=maxlen), (text[:80], maxlen)
+
+
+def test_word_tokenizer_exact_on_sample(word_pair, sample_texts):
+    _assert_same(*word_pair, sample_texts)
+
+
+def test_char_tokenizer_exact_on_sample(char_pair, sample_texts):
+    _assert_same(*char_pair, sample_texts)
+
+
+def test_pairs_and_truncation_exact(word_pair, char_pair, sample_pairs, sample_texts):
+    for ours, ref in (word_pair, char_pair):
+        for first, second in sample_pairs:
+            for maxlen in (None, 2, 3, 4, 7, 16, 32, 128):
+                assert ours.encode(first, second, maxlen) == ref.encode(first, second, maxlen=maxlen)
+        _assert_same(ours, ref, sample_texts[::40], maxlens=(2, 3, 9, 64))
+
+
+def test_truncated_lengths_match_bert4keras():
+    from wobert.backend import tf  # noqa: F401  (bert4keras.snippets imports TensorFlow)
+    from bert4keras.snippets import truncate_sequences
+
+    for first in range(2, 14):
+        for second in range(2, 14):
+            for maxlen in range(2, 30):
+                a, b = list(range(first)), list(range(second))
+                truncate_sequences(maxlen, -2, a, b)
+                assert _truncated_lengths(first, second, maxlen) == (len(a), len(b))
+
+
+def test_without_lower_case_exact(wobert_vocab, base_vocab, jieba_reference, sample_texts):
+    from wobert.backend import Bert4kerasTokenizer
+
+    texts = HARD_TEXTS + ["Apple发布iPhone", "ÅNGSTRÖM Café"] + sample_texts[::50]
+    ref = Bert4kerasTokenizer(wobert_vocab, pre_tokenize=lambda s: jieba_reference.cut(s, HMM=False))
+    _assert_same(Tokenizer(wobert_vocab, do_lower_case=False), ref, texts)
+    _assert_same(CharTokenizer(base_vocab, do_lower_case=False), Bert4kerasTokenizer(base_vocab), texts)
+
+
+@pytest.mark.parametrize("text", HARD_TEXTS, ids=range(len(HARD_TEXTS)))
+def test_hard_texts_exact(text, word_pair, char_pair):
+    for ours, ref in (word_pair, char_pair):
+        assert ours.tokenize(text) == ref.tokenize(text)
+        assert ours.encode(text, "第二句" + text[::-1], maxlen=40) == ref.encode(
+            text, "第二句" + text[::-1], maxlen=40)
+
+
+def test_hard_texts_exact_tiny_vocab(tiny_vocab, reference, jieba_reference):
+    vocab = read_vocab(tiny_vocab)
+    _assert_same(Tokenizer(vocab), reference(vocab, jieba_reference), HARD_TEXTS + ["我爱中国人ab abc 12"])
+    _assert_same(CharTokenizer(vocab), reference(vocab), HARD_TEXTS + ["我爱中国人ab abc 12"])
+
+
+def test_vocab_with_ids_past_the_surrogate_range(tiny_vocab, reference, jieba_reference):
+    """Ids travel as characters; those from U+D800 on must skip the surrogates."""
+    tokens = list(read_vocab(tiny_vocab))
+    vocab = {t: i for i, t in enumerate([f"[unused{i}]" for i in range(0xE000)] + tokens)}
+    texts = ["我爱中国人，ab测试！", "机器学习 abc 1 12"] + HARD_TEXTS[:6]
+    for ours, ref in ((Tokenizer(vocab), reference(vocab, jieba_reference)),
+                      (CharTokenizer(vocab), reference(vocab))):
+        for text in texts:
+            assert ours.encode(text, "中国") == ref.encode(text, "中国")
+        assert ours.encode_batch(texts * 200, workers=2) == [ours.encode(t) for t in texts * 200]
+
+
+def test_char_table_matches_bert4keras_on_every_code_point():
+    """The translate table does what bert4keras's char loop does to each character."""
+    from wobert.backend import Bert4kerasTokenizer as B
+
+    table, wrong = _char_table(), []
+    for code in range(0x110000):
+        ch = chr(code)
+        if B._is_punctuation(ch) or B._is_cjk_character(ch):
+            ok = table.get(code) == f" {ch} "
+        elif B._is_space(ch):
+            ok = code not in table and ch.isspace()
+        elif code in (0, 0xFFFD) or B._is_control(ch):
+            ok = code in table and table[code] is None
+        else:
+            ok = code not in table
+        if not ok:
+            wrong.append(hex(code))
+    assert not wrong, f"{len(wrong)} code points, e.g. {wrong[:10]}"
+
+
+def test_normalize_matches_bert4keras_on_every_code_point():
+    chars = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF)
+    expected = "".join(ch for ch in unicodedata.normalize("NFD", chars.lower())
+                       if unicodedata.category(ch) != "Mn")
+    assert normalize(chars) == expected
+    assert normalize("ÀB") == "ab"
+
+
+def test_one_megabyte_line(word_pair):
+    tokenizer, _ = word_pair
+    unit = "今天天气很好，我们去公园散步吧。"  # jieba never joins across "。"
+    body = tokenizer.encode(unit)[0][1:-1]
+    line = unit * (2**20 // len(unit.encode()) + 1)
+    ids, segments = tokenizer.encode(line)
+    assert ids == [tokenizer.cls_id] + body * (len(line) // len(unit)) + [tokenizer.sep_id]
+    assert set(segments) == {0}
+    ids, _ = tokenizer.encode(line, maxlen=512)
+    assert len(ids) == 512 and ids[-1] == tokenizer.sep_id
+
+
+def test_decode_matches_bert4keras(word_pair, char_pair, sample_texts):
+    for ours, ref in (word_pair, char_pair):
+        for text in sample_texts[::25] + HARD_TEXTS:
+            ids = ours.encode(text)[0]
+            assert ours.decode(ids) == ref.decode(ids)
+
+
+# ---------------------------------------------------------------------------------------
+# Interface and bad input
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [None, b"bytes", 12, ["list"]])
+def test_non_str_raises_type_error(tiny_vocab, bad):
+    for tokenizer in (Tokenizer(tiny_vocab), CharTokenizer(tiny_vocab)):
+        with pytest.raises(TypeError, match="must be str"):
+            tokenizer.encode(bad)
+        with pytest.raises(TypeError, match="must be str"):
+            tokenizer.tokenize(bad)
+        if bad is not None:  # encode(first, None) is a single text
+            with pytest.raises(TypeError, match="second must be str"):
+                tokenizer.encode("中国", bad)
+        with pytest.raises(TypeError, match="must be str"):
+            tokenizer.encode_batch(["中国", bad])
+    with pytest.raises(TypeError, match="must be str"):
+        Tokenizer(tiny_vocab).cut(bad)
+
+
+def test_lone_surrogate_is_a_clear_error(tiny_vocab):
+    for tokenizer in (Tokenizer(tiny_vocab), CharTokenizer(tiny_vocab)):
+        for text in ("中\ud800国", "a\udfffb c"):
+            with pytest.raises(ValueError, match="first is not valid Unicode: it has a lone surrogate"):
+                tokenizer.encode(text)
+            with pytest.raises(ValueError, match="second is not valid Unicode"):
+                tokenizer.encode("好", text)
+            with pytest.raises(ValueError, match="text is not valid Unicode"):
+                tokenizer.tokenize(text)
+
+
+def test_interface(tiny_vocab):
+    tokenizer = Tokenizer(tiny_vocab)
+    assert tokenizer.vocab_size == len(read_vocab(tiny_vocab))
+    assert tokenizer.tokenize("我爱中国人") == ["[CLS]", "我", "爱", "中国", "人", "[SEP]"]
+    assert tokenizer.cut("我爱中国人ＡＢ") == ["我", "爱", "中国", "人", "ａ", "ｂ"]  # no NFKC
+    assert tokenizer.token_to_id("中国") == read_vocab(tiny_vocab)["中国"]
+    assert tokenizer.token_to_id("没有") == tokenizer.unk_id
+    assert tokenizer.id_to_token(tokenizer.cls_id) == "[CLS]"
+    with pytest.raises(ValueError, match="not in the vocabulary"):
+        tokenizer.id_to_token(10**6)
+    ids, segments = tokenizer.encode("中国", "测试")
+    assert tokenizer.decode(ids) == "中国测试" and segments == [0, 0, 0, 1, 1]
+    for maxlen in (0, 1, 2.5):
+        with pytest.raises(ValueError, match="maxlen"):
+            tokenizer.encode("中国", maxlen=maxlen)
+    assert tokenizer.encode("", "") == ([tokenizer.cls_id, tokenizer.sep_id, tokenizer.sep_id], [0, 0, 1])
+    with pytest.raises(ValueError, match="2 texts but 1 pairs"):
+        tokenizer.encode_batch(["a", "b"], ["c"])
+    assert "vocab_size" in repr(tokenizer)
+
+
+def test_encode_batch_workers_match_encode(tiny_vocab):
+    tokenizer = Tokenizer(tiny_vocab)
+    rng = random.Random(3)
+    alphabet = "我爱中国人测试机器学习ab，。 1"
+    texts = ["".join(rng.choices(alphabet, k=rng.randint(0, 30))) for _ in range(1500)]
+    pairs = texts[::-1]
+    expected = [tokenizer.encode(t, p, maxlen=20) for t, p in zip(texts, pairs)]
+    assert tokenizer.encode_batch(texts, pairs, maxlen=20, workers=2) == expected
+    assert tokenizer.encode_batch(iter(texts), workers=3) == [tokenizer.encode(t) for t in texts]
+    assert tokenizer.encode_batch([]) == []
+
+
+def test_save_and_load(tiny_vocab, tmp_path):
+    word = Tokenizer(tiny_vocab, user_words=["机器学习"])
+    word.save(tmp_path / "word")
+    config = json.loads((tmp_path / "word" / "tokenizer_config.json").read_text())
+    assert config["level"] == "word" and config["do_lower_case"] is True
+    assert config["segmenter"] == "jieba-hmm-off" and config["user_words"][0][0] == "机器学习"
+    loaded = Tokenizer.load(tmp_path / "word")
+    assert type(loaded) is Tokenizer and loaded.user_words == word.user_words
+    assert loaded.cut("研究机器学习") == ["研究", "机器学习"]
+    assert Tokenizer(tmp_path / "word").token_dict == word.token_dict
+    CharTokenizer(tiny_vocab, do_lower_case=False).save(tmp_path / "char")
+    char = Tokenizer.load(tmp_path / "char")
+    assert type(char) is CharTokenizer and not char.do_lower_case
+    assert char.tokenize("AB") == ["[CLS]", "AB", "[SEP]"]
+    with pytest.raises(ValueError, match="char-level tokenizer"):
+        Tokenizer(tmp_path / "char")
+    with pytest.raises(FileNotFoundError, match="no tokenizer directory"):
+        Tokenizer.load(tmp_path)
+
+
+def test_pickle_round_trip(tiny_vocab):
+    import pickle
+
+    for tokenizer in (Tokenizer(tiny_vocab, user_words=[("机器学习", 9)]), CharTokenizer(tiny_vocab)):
+        copy = pickle.loads(pickle.dumps(tokenizer))
+        assert type(copy) is type(tokenizer) and copy.config == tokenizer.config
+        assert copy.encode("研究机器学习AB") == tokenizer.encode("研究机器学习AB")
+
+
+def test_import_does_not_load_tensorflow():
+    code = "import sys; from wobert import Tokenizer; Tokenizer; assert 'tensorflow' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---------------------------------------------------------------------------------------
+# Segmenter and user words
+# ---------------------------------------------------------------------------------------
+
+USER_WORDS = ["机器学习", "深度学习框架", "ab测试", "中国", ("自然语言处理", 50), "c++编程", "北京大学生"]
+
+
+def test_segmenter_backends_agree(sample_texts):
+    texts = [normalize(t) for t in sample_texts[::4]] + [normalize(t) for t in HARD_TEXTS]
+    for user_words in ((), USER_WORDS):
+        fast, python = JiebaSegmenter(user_words, "rjieba"), JiebaSegmenter(user_words, "jieba")
+        assert fast.user_words == python.user_words
+        for text in texts:
+            assert fast.cut(text) == python.cut(text), text[:80]
+
+
+def test_user_words_exact_and_private(wobert_vocab, reference, sample_texts):
+    reference_jieba = jieba.Tokenizer()
+    for word in USER_WORDS:
+        reference_jieba.add_word(*((word,) if isinstance(word, str) else word))
+    vocab = extend_vocab(wobert_vocab, [w if isinstance(w, str) else w[0] for w in USER_WORDS])
+    ours, ref = Tokenizer(vocab, user_words=USER_WORDS), reference(vocab, reference_jieba)
+    text = "我在北京大学生活，研究机器学习和深度学习框架，做ab测试与自然语言处理。"
+    assert "深度学习框架" in ours.cut(text) and "机器学习" in ours.cut(text)
+    _assert_same(ours, ref, [text] + sample_texts[::6])
+    # Nothing leaked into jieba's global dictionary or into a tokenizer without user words.
+    assert "深度学习框架" not in jieba.dt.FREQ and "深度学习框架" not in Tokenizer(vocab).cut(text)
+    assert "深度学习框架" not in JiebaSegmenter(backend="jieba").cut(text)
+
+
+def test_user_word_errors(tiny_vocab):
+    with pytest.raises(ValueError, match="lower-cased|normalized"):
+        Tokenizer(tiny_vocab, user_words=["iPhone手机"])
+    with pytest.raises(ValueError, match="never be cut whole"):
+        Tokenizer(tiny_vocab, user_words=["两个 词"])
+    with pytest.raises(ValueError, match="positive integer"):
+        Tokenizer(tiny_vocab, user_words=[("词语", 0)])
+    assert Tokenizer(tiny_vocab, do_lower_case=False, user_words=["iPhone手机"]).cut("买iPhone手机") == [
+        "买", "iPhone手机"]
+
+
+def test_read_user_words(tmp_path):
+    path = tmp_path / "user.txt"
+    path.write_text("\ufeff机器学习 10 n\n深度学习\n\n云计算 3\n", encoding="utf-8")
+    assert read_user_words(path) == [("机器学习", 10), ("深度学习", None), ("云计算", 3)]
+    path.write_text("机器学习\n两个 词 5\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"user.txt: line 2: user word '两个 词' can never be cut"):
+        read_user_words(path)
+    with pytest.raises(FileNotFoundError, match="user words file not found"):
+        read_user_words(tmp_path / "none.txt")
+
+
+def test_get_segmenter_is_shared():
+    assert get_segmenter() is get_segmenter()
+
+
+# ---------------------------------------------------------------------------------------
+# wobert tokenize
+# ---------------------------------------------------------------------------------------
+
+
+def _run_cli(argv, monkeypatch, capsys, stdin: bytes | None = None):
+    if stdin is not None:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8"))
+    status = cli.main(["tokenize", *argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_cli(tiny_vocab, tmp_path, monkeypatch, capsys):
+    text = "我爱中国人\n测试\u2028机器学习\n\n"
+    path = tmp_path / "in.txt"
+    path.write_text(text, encoding="utf-8")
+    tokenizer = Tokenizer(tiny_vocab)
+    lines = ["我爱中国人", "测试\u2028机器学习", ""]
+    status, out, _ = _run_cli([str(path), "--vocab", str(tiny_vocab), "--ids"], monkeypatch, capsys)
+    assert status == 0
+    assert out == "".join(" ".join(map(str, tokenizer.encode(line)[0])) + "\n" for line in lines)
+    status, out, _ = _run_cli(["--vocab", str(tiny_vocab), "--maxlen", "4", "--workers", "2"],
+                              monkeypatch, capsys, stdin=text.encode())
+    assert status == 0 and out.split("\n")[0] == "[CLS] 我 爱 [SEP]"
+    status, out, _ = _run_cli(["-", "--vocab", str(tiny_vocab), "--char"], monkeypatch, capsys,
+                              stdin="中国人\n".encode())
+    assert out == "[CLS] 中 国 人 [SEP]\n"
+    users = tmp_path / "users.txt"
+    users.write_text("我爱 5\n", encoding="utf-8")
+    status, out, _ = _run_cli([str(path), "--vocab", str(tiny_vocab), "--user-words", str(users)],
+                              monkeypatch, capsys)
+    assert out.split("\n")[0] == "[CLS] 我 爱 中国 人 [SEP]"  # "我爱": cut whole, spelled by chars
+    CharTokenizer(tiny_vocab).save(tmp_path / "char")
+    status, out, _ = _run_cli(["--vocab", str(tmp_path / "char")], monkeypatch, capsys,
+                              stdin="中国人\n".encode())
+    assert out == "[CLS] 中 国 人 [SEP]\n"
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["tokenize", "--help"])
+    assert exit_info.value.code == 0 and "--workers" in capsys.readouterr().out
+
+
+def test_cli_errors(tiny_vocab, tmp_path, monkeypatch, capsys):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes("好\n".encode() + b"\xff\xfe\n")
+    status, _, err = _run_cli([str(bad), "--vocab", str(tiny_vocab)], monkeypatch, capsys)
+    assert status == 2 and "bad.txt: line 2: not valid UTF-8" in err
+    status, _, err = _run_cli([str(bad), "--vocab", str(tmp_path / "none.txt")], monkeypatch, capsys)
+    assert status == 2 and "vocab file not found" in err
+    status, _, err = _run_cli([str(tmp_path / "missing.txt"), "--vocab", str(tiny_vocab)],
+                              monkeypatch, capsys)
+    assert status == 2 and "input file not found" in err

@@ -1,0 +1,157 @@
+"""Jieba word segmentation with the HMM off: the pre-tokenizer of WoBERT's word tokenizer.
+
+Two backends give the same cut (``jieba.Tokenizer().cut(text, HMM=False)``):
+
+- ``rjieba`` (jieba-rs, compiled), the fast path. Its dictionary is loaded from jieba's own
+  ``dict.txt``, and its frequency total is padded up to jieba's (jieba counts a word again
+  each time a line or ``add_word`` repeats it; jieba-rs counts it once), so every path
+  through the word graph scores exactly as in jieba.
+- ``jieba`` (pure Python), the reference, used where rjieba is not installed.
+
+User words go into a private dictionary, never into jieba's global one, with the frequency
+``jieba.Tokenizer.add_word`` gives them.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from types import MappingProxyType
+from typing import Callable, Iterable, Mapping, Sequence, Union
+
+try:
+    import rjieba
+except ImportError:  # pragma: no cover - depends on the platform's wheels
+    rjieba = None
+
+BACKENDS = ("rjieba", "jieba")
+
+#: the only characters jieba joins into words (its ``re_han_default``); others are cut alone.
+WORD_CHARS = re.compile(r"[\u4E00-\u9FD5a-zA-Z0-9+#&._%\-]+")
+
+# A word that can never occur inside a run of WORD_CHARS; it only pads rjieba's total.
+_TOTAL_PAD_WORD = " wobert total pad "
+
+UserWord = Union[str, Sequence]  # "word" or (word, frequency or None)
+
+
+@functools.lru_cache(maxsize=1)
+def jieba_dictionary() -> tuple[Mapping[str, int], int]:
+    """jieba's ``dict.txt``: word -> frequency (the last line wins) and jieba's total.
+
+    The total sums every line, as jieba's ``gen_pfdict`` does.
+    """
+    import jieba
+
+    freq: dict[str, int] = {}
+    total = 0
+    with jieba.Tokenizer().get_dict_file() as f:  # the default dictionary, whatever the global one
+        name = getattr(f, "name", "jieba dict.txt")
+        for lineno, line in enumerate(f.read().split(b"\n"), 1):
+            line = line.strip().decode("utf-8")  # bytes.strip: ASCII whitespace only, as jieba
+            if not line:
+                continue
+            try:
+                word, count = line.split(" ")[:2]
+                freq[word] = int(count)
+            except ValueError:
+                raise ValueError(f"{name}: line {lineno}: not 'word freq [tag]': {line!r}") from None
+            total += freq[word]
+    return MappingProxyType(freq), total
+
+
+def jieba_words(n: int, exclude: Iterable[str] = ()) -> list[str]:
+    """The ``n`` most frequent words of jieba's dictionary not in ``exclude``.
+
+    Ordered by descending frequency, ties by the word itself.
+    """
+    freq, _ = jieba_dictionary()
+    exclude = set(exclude)
+    words = sorted((w for w in freq if w not in exclude), key=lambda w: (-freq[w], w))
+    return words[:n]
+
+
+def check_user_words(user_words: Iterable[UserWord] | None) -> tuple[tuple[str, int | None], ...]:
+    """User words as ``(word, frequency or None)`` pairs; ValueError for a word jieba never cuts whole."""
+    checked = []
+    for item in user_words or ():
+        word, freq = (item, None) if isinstance(item, str) else tuple(item)
+        if not isinstance(word, str) or not WORD_CHARS.fullmatch(word):
+            raise ValueError(
+                f"user word {word!r} can never be cut whole: jieba joins only CJK characters "
+                "U+4E00-U+9FD5, ASCII letters, digits and + # & . _ % -"
+            )
+        if freq is not None and (isinstance(freq, bool) or int(freq) != freq or freq < 1):
+            raise ValueError(f"user word {word!r}: frequency must be a positive integer, not {freq!r}")
+        checked.append((word, None if freq is None else int(freq)))
+    return tuple(checked)
+
+
+def _python_jieba(user_words: Sequence[tuple[str, int | None]]):
+    """A private ``jieba.Tokenizer`` with the user words added in order."""
+    import jieba
+
+    segmenter = jieba.Tokenizer()
+    segmenter.initialize()
+    for word, freq in user_words:
+        segmenter.add_word(word, freq)
+    return segmenter
+
+
+def resolve_user_words(user_words: Sequence[tuple[str, int | None]]) -> tuple[tuple[str, int], ...]:
+    """Give each user word the frequency ``jieba.Tokenizer.add_word`` gives it, in order."""
+    if all(freq is not None for _, freq in user_words):
+        return tuple(user_words)
+    segmenter = _python_jieba(())
+    resolved = []
+    for word, freq in user_words:
+        freq = segmenter.suggest_freq(word) if freq is None else freq
+        segmenter.add_word(word, freq)
+        resolved.append((word, freq))
+    return tuple(resolved)
+
+
+class JiebaSegmenter:
+    """jieba's HMM-off cut, with optional user words; see the module docstring.
+
+    ``cut(text) -> list[str]``: the words of ``text`` (they concatenate back to it). It is
+    the backend's own callable, so a call costs no extra Python frame.
+    """
+
+    def __init__(self, user_words: Iterable[UserWord] | None = None, backend: str | None = None):
+        backend = backend or ("rjieba" if rjieba is not None else "jieba")
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown segmenter backend {backend!r}; choose one of {BACKENDS}")
+        if backend == "rjieba" and rjieba is None:
+            raise ImportError("the rjieba backend needs `pip install rjieba`")
+        self.backend = backend
+        self.user_words = resolve_user_words(check_user_words(user_words))
+        self.cut: Callable[[str], list[str]]
+        if backend == "jieba":
+            python_jieba = _python_jieba(self.user_words)
+            self.cut = lambda text: list(python_jieba.cut(text, HMM=False))
+        else:
+            self.cut = functools.partial(_rjieba(self.user_words).cut, hmm=False)
+
+
+def _rjieba(user_words: tuple[tuple[str, int], ...]) -> "rjieba.Jieba":
+    """An rjieba instance holding jieba's dictionary and total, plus the user words."""
+    freq, total = jieba_dictionary()
+    segmenter = rjieba.Jieba.empty()
+    add = segmenter.add_word
+    for word, count in freq.items():
+        add(word, count, None)
+    merged = dict(freq)
+    for word, count in user_words:
+        add(word, count, None)
+        merged[word] = count
+        total += count
+    pad = total - sum(merged.values())
+    if pad:
+        add(_TOTAL_PAD_WORD, pad, None)
+    return segmenter
+
+
+@functools.lru_cache(maxsize=8)
+def get_segmenter(user_words: tuple = (), backend: str | None = None) -> JiebaSegmenter:
+    """A shared ``JiebaSegmenter`` per (user words, backend): building one takes ~0.5 s."""
+    return JiebaSegmenter(user_words, backend)

@@ -1,0 +1,731 @@
+"""WoBERT's word tokenizer and BERT's char tokenizer, exact to bert4keras and fast.
+
+The reference is bert4keras 0.11.5::
+
+    Tokenizer(vocab, do_lower_case=True, pre_tokenize=lambda s: jieba.cut(s, HMM=False))
+
+Text is lower-cased and stripped of accents (NFD, combining marks dropped), then cut by
+jieba with the HMM off. A piece found in the vocabulary stays one token; any other piece
+is tokenized at character level: CJK characters and punctuation alone, control
+characters dropped, then WordPiece, ``[UNK]`` for a word that has no pieces.
+``CharTokenizer`` is that character level alone: bert4keras's ``Tokenizer(vocab,
+do_lower_case=True)``, BERT's own tokenizer.
+
+Speed: the cut comes from ``wobert.segment`` (compiled jieba-rs); the character level is
+one ``str.translate`` with a table built from Python's ``unicodedata`` (so it classifies
+every character exactly as bert4keras does) and a split; WordPiece comes from the
+``tokenizers`` library; the ids of each distinct piece and word are cached.
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import itertools
+import json
+import multiprocessing
+import os
+import re
+import sys
+import unicodedata
+from array import array
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+from wobert.segment import UserWord, check_user_words, get_segmenter
+
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+PAD, UNK, CLS, SEP, MASK = SPECIAL_TOKENS
+VOCAB_FILE = "vocab.txt"
+CONFIG_FILE = "tokenizer_config.json"
+#: bert4keras's ``word_maxlen``: a longer word is one ``[UNK]``.
+MAX_WORD_CHARS = 200
+#: distinct pieces (outside the vocabulary) whose ids are cached; then the cache restarts.
+PIECE_CACHE_SIZE = 200_000
+
+_CJK_RANGES = (
+    (0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
+    (0x2B740, 0x2B81F), (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F),
+)
+_CJK_BMP_RUN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+# bert4keras's CJK punctuation, after which ``decode`` puts no space.
+_CJK_PUNCTUATION = (
+    "＂＃＄％＆＇（）＊＋，－／：；＜＝＞＠［＼］＾＿｀｛｜｝～｟｠｢｣､\u3000、〃〈〉《》「」『』【】〔〕〖〗"
+    "〘〙〚〛〜〝〞〟〰〾〿–—‘’‛“”„‟…‧﹏﹑﹔·！？｡。"
+)
+
+
+def _char_class(ranges: Iterable[tuple[int, int]]) -> re.Pattern:
+    """A regex matching one character in the code point ranges."""
+    return re.compile("[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in ranges) + "]")
+
+
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+
+
+@functools.lru_cache(maxsize=1)
+def _combining_marks() -> tuple[re.Pattern, re.Pattern, dict[int, None]]:
+    """Characters of category Mn (planes 0-3 and 14 hold them all): a regex for those in
+    the BMP, one for the rest (slower; run only on texts with astral characters), and a
+    ``str.translate`` table that deletes them all."""
+    marks = [c for block in (range(0x40000), range(0xE0000, 0xF0000)) for c in block
+             if unicodedata.category(chr(c)) == "Mn"]
+    ranges = [(group[0][1], group[-1][1]) for _, group in
+              itertools.groupby(enumerate(marks), key=lambda p: p[1] - p[0])
+              for group in [list(group)]]
+    return (_char_class(r for r in ranges if r[1] < 0x10000),
+            _char_class(r for r in ranges if r[1] >= 0x10000), dict.fromkeys(marks))
+
+
+def normalize(text: str) -> str:
+    """Lower-case, decompose (NFD) and drop combining marks: bert4keras's lowercase_and_normalize."""
+    if text.isascii():
+        return text.lower()
+    text = unicodedata.normalize("NFD", text.lower())
+    bmp_marks, astral_marks, delete_marks = _combining_marks()
+    if bmp_marks.search(text) or (_ASTRAL.search(text) and astral_marks.search(text)):
+        text = text.translate(delete_marks)
+    return text
+
+
+def _is_cjk(ch: str) -> bool:
+    code = ord(ch)
+    return any(a <= code <= b for a, b in _CJK_RANGES)
+
+
+def _is_punctuation(ch: str) -> bool:
+    code = ord(ch)
+    return (33 <= code <= 47 or 58 <= code <= 64 or 91 <= code <= 96 or 123 <= code <= 126
+            or unicodedata.category(ch).startswith("P"))
+
+
+def _is_dropped(ch: str) -> bool:
+    """Characters bert4keras's char level removes: NUL, U+FFFD and controls (not \\t \\n \\r)."""
+    return ch not in "\t\n\r" and (ch in "\0\ufffd" or unicodedata.category(ch) in ("Cc", "Cf"))
+
+
+@functools.lru_cache(maxsize=1)
+def _char_table() -> dict[int, str | None]:
+    """``str.translate`` table of bert4keras's char level: punctuation and CJK characters get
+    spaces around them, dropped characters go; ``str.split`` then gives its words.
+
+    Punctuation and controls lie in planes 0, 1 and 14 (tests check the whole range).
+    """
+    table: dict[int, str | None] = {}
+    for code in itertools.chain(range(0x20000), range(0xE0000, 0xF0000)):
+        ch = chr(code)
+        if _is_punctuation(ch):
+            table[code] = f" {ch} "
+        elif _is_dropped(ch):
+            table[code] = None
+    for start, end in _CJK_RANGES:
+        table.update((code, f" {chr(code)} ") for code in range(start, end + 1))
+    return table
+
+
+def split_words(text: str) -> list[str]:
+    """bert4keras's char-level words of an already normalized text (before WordPiece)."""
+    return text.translate(_char_table()).split()
+
+
+def _check_text(text: Any, name: str = "text") -> None:
+    if not isinstance(text, str):
+        raise TypeError(f"{name} must be str, not {type(text).__name__}")
+
+
+# ---------------------------------------------------------------------------------------
+# Vocabularies
+# ---------------------------------------------------------------------------------------
+
+
+def read_vocab(path: str | os.PathLike) -> dict[str, int]:
+    """Read a BERT ``vocab.txt`` exactly as bert4keras's ``load_vocab``: token -> line index.
+
+    A line's token is its first whitespace-separated field (the stripped line if it has
+    none). Lines are split on ``\\n`` only (vocab.txt holds U+2028).
+    """
+    path = Path(path)
+    token_dict: dict[str, int] = {}
+    try:
+        with open(path, encoding="utf-8", newline="\n") as f:
+            for lineno, line in enumerate(f, 1):
+                fields = line.split()
+                token = fields[0] if fields else line.strip()
+                if token in token_dict:
+                    raise ValueError(f"{path}: line {lineno}: token {token!r} repeats line "
+                                     f"{token_dict[token] + 1}")
+                token_dict[token] = len(token_dict)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"vocab file not found: {path}") from None
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    check_vocab(token_dict, path)
+    return token_dict
+
+
+def check_vocab(token_dict: Mapping[str, int], source: Any = "vocab") -> None:
+    """ValueError unless ``token_dict`` has the special tokens and distinct integer ids."""
+    missing = [t for t in SPECIAL_TOKENS if t not in token_dict]
+    if missing:
+        raise ValueError(f"{source}: lacks the special token(s) {', '.join(missing)}")
+    ids = list(token_dict.values())
+    if not all(isinstance(i, int) and i >= 0 for i in ids) or len(set(ids)) != len(ids):
+        raise ValueError(f"{source}: token ids must be distinct non-negative integers")
+
+
+def write_vocab(token_dict: Mapping[str, int], path: str | os.PathLike) -> None:
+    """Write tokens one per line in id order; ``read_vocab`` reads back the same dict."""
+    tokens = sorted(token_dict, key=token_dict.__getitem__)
+    if [token_dict[t] for t in tokens] != list(range(len(tokens))):
+        raise ValueError("vocab ids must be 0..n-1 to be written as vocab.txt")
+    bad = [t for t in tokens if t.split() != ([t] if t else [])]
+    if bad:
+        raise ValueError(f"token {bad[0]!r} has whitespace; vocab.txt cannot hold it")
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        f.writelines(t + "\n" for t in tokens)
+
+
+def _is_redundant(token: str) -> bool:
+    """bert4keras: a multi-character token with a CJK or punctuation character in its stem."""
+    stem = token[2:] if token[:2] == "##" else token
+    return len(token) > 1 and any(_is_cjk(ch) or _is_punctuation(ch) for ch in stem)
+
+
+def simplify_vocab(token_dict: Mapping[str, int]) -> tuple[dict[str, int], list[int]]:
+    """bert4keras ``load_vocab(simplified=True, startswith=SPECIAL_TOKENS)``.
+
+    Returns the new token -> id and ``keep_tokens`` (the old id of each new id): the special
+    tokens first, then every token the char tokenizer can produce, in old id order.
+    """
+    check_vocab(token_dict)
+    new: dict[str, int] = {}
+    keep: list[int] = []
+    specials = [(t, token_dict[t]) for t in SPECIAL_TOKENS]
+    rest = sorted(token_dict.items(), key=lambda item: item[1])
+    for token, old_id in specials + [(t, i) for t, i in rest if not _is_redundant(t)]:
+        if token not in new:
+            new[token] = len(new)
+            keep.append(old_id)
+    return new, keep
+
+
+def extend_vocab(token_dict: Mapping[str, int], words: Iterable[str]) -> dict[str, int]:
+    """``token_dict`` plus each word not yet in it, with the next ids, in the given order."""
+    extended = dict(token_dict)
+    for word in words:
+        extended.setdefault(word, len(extended))
+    return extended
+
+
+def _load_source(vocab: Any) -> tuple[dict[str, int], dict[str, Any]]:
+    """(token dict, saved config) from a vocab.txt path, a token dict or a tokenizer directory."""
+    if isinstance(vocab, Mapping):
+        check_vocab(vocab)
+        return dict(vocab), {}
+    if not isinstance(vocab, (str, os.PathLike)):
+        raise TypeError(f"vocab must be a path or a token->id dict, not {type(vocab).__name__}")
+    path = Path(vocab)
+    if not path.is_dir():
+        return read_vocab(path), {}
+    return read_vocab(path / VOCAB_FILE), _read_config(path)
+
+
+def _read_config(directory: Path) -> dict[str, Any]:
+    """The directory's tokenizer_config.json, or {} where it has none."""
+    path = directory / CONFIG_FILE
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: line {err.lineno}: not valid JSON ({err.msg})") from None
+
+
+# ---------------------------------------------------------------------------------------
+# Tokenizers
+# ---------------------------------------------------------------------------------------
+
+# Token ids travel as the characters of a str (id i is chr(i), skipping the surrogates):
+# the ids of a text are then one "".join of cached strings, cut and glued by slicing, and
+# turned into a list of ints in one call.
+_SURROGATES, _SURROGATE_COUNT = 0xD800, 0x800
+_ID_CODEC = "utf-32-le" if sys.byteorder == "little" else "utf-32-be"
+
+
+def _id_char(token_id: int) -> str:
+    return chr(token_id + _SURROGATE_COUNT if token_id >= _SURROGATES else token_id)
+
+
+def _char_ids(chars: str, wide: bool = False) -> list[int]:
+    """The token ids of id characters (see ``_id_char``); ``wide``: ids may reach U+D800."""
+    ids = array("I", chars.encode(_ID_CODEC)).tolist()
+    return [i - _SURROGATE_COUNT if i >= _SURROGATES else i for i in ids] if wide else ids
+
+
+def _segment_ids(n_first: int, n: int) -> list[int]:
+    return [0] * n if n_first == n else [0] * n_first + [1] * (n - n_first)
+
+
+def _not_unicode(name: str, err: UnicodeEncodeError) -> ValueError:
+    """The error for a lone surrogate (rjieba and WordPiece raise UnicodeEncodeError on it)."""
+    return ValueError(f"{name} is not valid Unicode: it has a lone surrogate "
+                      f"{err.object[err.start]!r} (decode with errors='replace')")
+
+
+def _check_maxlen(maxlen: int | None) -> None:
+    if maxlen is not None and (not isinstance(maxlen, int) or maxlen < 2):
+        raise ValueError(f"maxlen must be an integer >= 2 (room for [CLS] and [SEP]), not {maxlen!r}")
+
+
+def _truncated_lengths(first: int, second: int, maxlen: int) -> tuple[int, int]:
+    """bert4keras ``truncate_sequences``: shorten the longer (the first on ties) one at a time."""
+    excess = first + second - maxlen
+    if excess <= 0:
+        return first, second
+    cut = min(abs(first - second), excess)
+    if first > second:
+        first -= cut
+    else:
+        second -= cut
+    excess -= cut
+    return first - (excess + 1) // 2, second - excess // 2
+
+
+def _with_ends(body: Sequence, start: Sequence, end: Sequence, length: int | None = None) -> Sequence:
+    """``start + body + end`` cut to ``length`` items by dropping those before ``end``."""
+    whole = start + body
+    if length is not None:
+        whole = whole[:length - 1]
+    return whole + end
+
+
+class _Cache(dict):
+    """key -> value: the ``base`` items, and ``compute(key)`` for any other key, computed on
+    first use and kept until PIECE_CACHE_SIZE of them are (then only ``base`` is kept)."""
+
+    def __init__(self, compute: Callable[[str], Any], base: Mapping[str, Any] | None = None):
+        self._base = dict(base or {})
+        super().__init__(self._base)
+        self._compute = compute
+
+    def __missing__(self, key: str) -> Any:
+        if len(self) >= len(self._base) + PIECE_CACHE_SIZE:
+            self.clear()
+            self.update(self._base)
+        value = self[key] = self._compute(key)
+        return value
+
+    def joined(self, keys: list[str]) -> str:
+        """The (str) values of ``keys`` joined: C speed while every key is cached."""
+        values = list(map(self.get, keys))
+        try:
+            return "".join(values)
+        except TypeError:  # None: keys not seen yet
+            i = values.index(None)
+            while True:
+                values[i] = self[keys[i]]
+                try:
+                    i = values.index(None, i + 1)
+                except ValueError:
+                    return "".join(values)
+
+    def chained(self, keys: list[str]) -> list:
+        """The (tuple) values of ``keys`` concatenated into a list."""
+        return list(itertools.chain.from_iterable(map(self.__getitem__, keys)))
+
+
+class BaseTokenizer:
+    """What the word and char tokenizers share: vocabulary, specials, encode, decode, save."""
+
+    level = ""
+
+    def __init__(self, vocab: Any, do_lower_case: bool | None = None, **config: Any):
+        token_dict, saved = _load_source(vocab)
+        if saved.get("level", self.level) != self.level:
+            raise ValueError(f"{vocab} holds a {saved['level']}-level tokenizer; "
+                             f"load it with Tokenizer.load")
+        if do_lower_case is None:
+            do_lower_case = saved.get("do_lower_case", True)
+        self.config = {**saved, **{k: v for k, v in config.items() if v is not None}}
+        self.token_dict = token_dict
+        self.do_lower_case = bool(do_lower_case)
+        self._normalize: Callable[[str], str] = normalize if self.do_lower_case else str
+        self._tokens = {i: t for t, i in token_dict.items()}
+        self.unk_id, self.cls_id, self.sep_id = (token_dict[t] for t in (UNK, CLS, SEP))
+        self.pad_id, self.mask_id = token_dict[PAD], token_dict[MASK]
+        self._cls, self._sep = _id_char(self.cls_id), _id_char(self.sep_id)
+        self._wide_ids = max(token_dict.values()) >= _SURROGATES
+
+    def _vocab_id_chars(self) -> dict[str, str]:
+        """Each token -> its id as a character."""
+        return {token: _id_char(i) for token, i in self.token_dict.items()}
+
+    # -- per subclass: a text's tokens, and its ids as characters, without [CLS] and [SEP] --
+    def _text_tokens(self, text: str) -> list[str]:
+        raise NotImplementedError
+
+    def _text_id_chars(self, text: str) -> str:
+        raise NotImplementedError
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.token_dict)
+
+    def token_to_id(self, token: str) -> int:
+        """The token's id; the ``[UNK]`` id for a token not in the vocabulary."""
+        return self.token_dict.get(token, self.unk_id)
+
+    def id_to_token(self, token_id: int) -> str:
+        try:
+            return self._tokens[token_id]
+        except (KeyError, TypeError):
+            raise ValueError(f"token id {token_id!r} is not in the vocabulary") from None
+
+    def tokenize(self, text: str, maxlen: int | None = None) -> list[str]:
+        """``[CLS]``, the tokens of ``text``, ``[SEP]``; cut to ``maxlen`` like bert4keras."""
+        _check_text(text)
+        _check_maxlen(maxlen)
+        try:
+            return _with_ends(self._text_tokens(text), [CLS], [SEP], maxlen)
+        except UnicodeEncodeError as err:
+            raise _not_unicode("text", err) from None
+
+    def encode(self, first: str, second: str | None = None,
+               maxlen: int | None = None) -> tuple[list[int], list[int]]:
+        """``(token_ids, segment_ids)`` of a text or a text pair, as bert4keras's ``encode``.
+
+        A pair is ``[CLS] first [SEP] second [SEP]``; over ``maxlen`` tokens, tokens before
+        the ``[SEP]`` of the longer text are dropped (the first text's on ties).
+        """
+        _check_maxlen(maxlen)
+        chars, n_first = self._encode(first, second, maxlen)
+        return _char_ids(chars, self._wide_ids), _segment_ids(n_first, len(chars))
+
+    def _encode(self, first: str, second: str | None, maxlen: int | None) -> tuple[str, int]:
+        """``encode``'s ids as characters, and how many of them are the first segment's."""
+        first_chars = self._checked_id_chars(first, "first")
+        if second is None:
+            chars = _with_ends(first_chars, self._cls, self._sep, maxlen)
+            return chars, len(chars)
+        second_chars = self._checked_id_chars(second, "second")
+        n_first, n_second = len(first_chars) + 2, len(second_chars) + 2
+        if maxlen is not None:
+            n_first, n_second = _truncated_lengths(n_first, n_second, maxlen + 1)
+        chars = _with_ends(first_chars, self._cls, self._sep, n_first)
+        return chars + _with_ends(second_chars, self._cls, self._sep, n_second)[1:], n_first
+
+    def _checked_id_chars(self, text: str, name: str) -> str:
+        _check_text(text, name)
+        try:
+            return self._text_id_chars(text)
+        except UnicodeEncodeError as err:
+            raise _not_unicode(name, err) from None
+
+    def encode_batch(self, texts: Iterable[str], pairs: Iterable[str] | None = None,
+                     maxlen: int | None = None,
+                     workers: int = 1) -> list[tuple[list[int], list[int]]]:
+        """``[encode(text, pair, maxlen) ...]``, in ``workers`` processes for large inputs."""
+        texts = list(texts)
+        pairs = None if pairs is None else list(pairs)
+        if pairs is not None and len(pairs) != len(texts):
+            raise ValueError(f"{len(texts)} texts but {len(pairs)} pairs")
+        _check_maxlen(maxlen)
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, not {workers}")
+        chunks = _chunks(len(texts), workers)
+        if workers == 1 or len(chunks) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+            seconds = pairs or itertools.repeat(None)
+            return [self.encode(t, s, maxlen) for t, s in zip(texts, seconds)]
+        return _encode_in_processes(self, texts, pairs, maxlen, workers, chunks)
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Readable text: bert4keras's ``decode`` (special tokens dropped, ``##`` joined)."""
+        tokens = [t for t in map(self.id_to_token, ids) if not (t[:1] == "[" and t[-1:] == "]")]
+        text = ""
+        for i, token in enumerate(tokens):
+            if token[:2] == "##":
+                text += token[2:]
+            elif len(token) == 1 and _is_cjk(token):
+                text += token
+            elif len(token) == 1 and _is_punctuation(token):
+                text += token + " "
+            elif i > 0 and text and _is_cjk(text[-1]):
+                text += token
+            else:
+                text += " " + token
+        text = re.sub(" +", " ", text)
+        text = re.sub("' (re|m|s|t|ve|d|ll) ", "'\\1 ", text)
+        glued = "|".join(map(re.escape, _CJK_PUNCTUATION + "+-/={(<["))
+        text = re.sub(f"({glued}) ", "\\1", text)
+        text = re.sub(r"(\d\.) (\d)", "\\1\\2", text)
+        return text.strip()
+
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write ``vocab.txt`` and ``tokenizer_config.json`` into ``directory``."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        write_vocab(self.token_dict, directory / VOCAB_FILE)
+        config = {**self.config, "level": self.level, "do_lower_case": self.do_lower_case}
+        (directory / CONFIG_FILE).write_text(
+            json.dumps(config, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> "BaseTokenizer":
+        """The tokenizer ``save`` wrote (word or char level, as saved)."""
+        config = _read_config(Path(directory))
+        if not config:
+            raise FileNotFoundError(f"no tokenizer directory (with {CONFIG_FILE}): {directory}")
+        level = config.get("level")
+        if level not in _LEVELS:
+            raise ValueError(f"{directory}/{CONFIG_FILE}: unknown level {level!r}")
+        return _LEVELS[level](directory)
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(vocab_size={self.vocab_size}, "
+                f"do_lower_case={self.do_lower_case})")
+
+    def __reduce__(self) -> tuple:
+        """Pickle the vocabulary and settings; the segmenter and caches are rebuilt."""
+        return _rebuild, (type(self), self.token_dict, self.do_lower_case, self.config)
+
+
+def _rebuild(cls: type, token_dict: dict, do_lower_case: bool, config: dict) -> BaseTokenizer:
+    extra = {"user_words": config.get("user_words") or ()} if cls is Tokenizer else {}
+    tokenizer = cls(token_dict, do_lower_case=do_lower_case, **extra)
+    tokenizer.config = dict(config)
+    return tokenizer
+
+
+class CharTokenizer(BaseTokenizer):
+    """BERT's character-level tokenizer: bert4keras ``Tokenizer(vocab, do_lower_case=True)``.
+
+    ``vocab``: a vocab.txt path, a token -> id dict, or a directory written by ``save``.
+    WordPiece is the ``tokenizers`` library's, run once per distinct word.
+    """
+
+    level = "char"
+
+    def __init__(self, vocab: Any, *, do_lower_case: bool | None = None):
+        super().__init__(vocab, do_lower_case)
+        from tokenizers import models
+
+        self._wordpiece = models.WordPiece(vocab=self.token_dict, unk_token=UNK,
+                                           max_input_chars_per_word=MAX_WORD_CHARS)
+        self._word_tokens = _Cache(self._new_word_tokens)
+        self._word_id_chars = _Cache(
+            lambda word: "".join(_id_char(self.token_to_id(t)) for t in self._word_tokens[word]),
+            base=self._vocab_id_chars())
+        self._cjk_id_chars = _Cache(lambda ch: _id_char(self.token_to_id(ch)))
+
+    def _new_word_tokens(self, word: str) -> tuple[str, ...]:
+        """WordPiece tokens; a word without pieces stays whole, as in bert4keras (id ``[UNK]``)."""
+        if word in self.token_dict:
+            return (word,)
+        pieces = self._wordpiece.tokenize(word)
+        return (word,) if pieces[0].id == self.unk_id else tuple(p.value for p in pieces)
+
+    def _text_id_chars(self, text: str) -> str:
+        return self._word_id_chars.joined(split_words(self._normalize(text)))
+
+    def _spell(self, piece: str) -> str:
+        """The id characters of a piece of normalized text (the word tokenizer's fallback).
+
+        A piece of BMP CJK characters is one token per character (normalizing it again
+        changes nothing); any other piece goes through the whole char level.
+        """
+        if _CJK_BMP_RUN.fullmatch(piece):
+            return "".join(map(self._cjk_id_chars.__getitem__, piece))
+        return self._text_id_chars(piece)
+
+    def _text_tokens(self, text: str) -> list[str]:
+        return self._word_tokens.chained(split_words(self._normalize(text)))
+
+
+class Tokenizer(BaseTokenizer):
+    """WoBERT's word-level tokenizer: jieba words (HMM off) on BERT's char tokenization.
+
+    ``vocab``: a vocab.txt path, a token -> id dict, or a directory written by ``save``
+    (its saved settings are the defaults). ``user_words``: domain words jieba must cut
+    whole (``"word"`` or ``(word, frequency)``, as ``jieba.add_word``), for this tokenizer
+    only; with ``do_lower_case`` they must be given lower-cased.
+    """
+
+    level = "word"
+
+    def __init__(self, vocab: Any, *, do_lower_case: bool | None = None,
+                 user_words: Iterable[UserWord] | None = None):
+        super().__init__(vocab, do_lower_case, segmenter="jieba-hmm-off")
+        if user_words is None:
+            user_words = self.config.get("user_words") or ()
+        user_words = check_user_words(user_words)
+        for word, _ in user_words:
+            if self._normalize(word) != word:
+                raise ValueError(f"user word {word!r} can never match: text is normalized "
+                                 f"first; give it as {self._normalize(word)!r}")
+        self._segmenter = get_segmenter(user_words)
+        self.config["user_words"] = [list(w) for w in self._segmenter.user_words]
+        self._char = CharTokenizer(self.token_dict, do_lower_case=self.do_lower_case)
+        # A piece in the vocabulary is one token; any other is spelled by the char level.
+        self._piece_id_chars = _Cache(self._char._spell, base=self._vocab_id_chars())
+        self._piece_tokens = _Cache(
+            lambda p: (p,) if p in self.token_dict else tuple(self._char._text_tokens(p)))
+
+    @property
+    def user_words(self) -> list[tuple[str, int]]:
+        """The user words with the jieba frequency each was given."""
+        return list(self._segmenter.user_words)
+
+    def cut(self, text: str) -> list[str]:
+        """The normalized text cut by jieba (HMM off): the pieces before the vocabulary lookup."""
+        _check_text(text)
+        try:
+            return self._segmenter.cut(self._normalize(text))
+        except UnicodeEncodeError as err:
+            raise _not_unicode("text", err) from None
+
+    def _text_id_chars(self, text: str) -> str:
+        return self._piece_id_chars.joined(self._segmenter.cut(self._normalize(text)))
+
+    def _text_tokens(self, text: str) -> list[str]:
+        return self._piece_tokens.chained(self._segmenter.cut(self._normalize(text)))
+
+
+_LEVELS = {"word": Tokenizer, "char": CharTokenizer}
+
+
+# ---------------------------------------------------------------------------------------
+# Several processes
+# ---------------------------------------------------------------------------------------
+
+# What forked workers read: (tokenizer, texts, pairs, maxlen), set just before the fork.
+_FORKED_JOB: tuple | None = None
+_MIN_CHUNK = 512
+
+
+def _chunks(n: int, workers: int) -> list[tuple[int, int]]:
+    """Index ranges of about 8 chunks per worker, each at least _MIN_CHUNK texts."""
+    size = max(_MIN_CHUNK, -(-n // (8 * workers)))
+    return [(start, min(start + size, n)) for start in range(0, n, size)]
+
+
+def _encode_chunk(bounds: tuple[int, int]) -> tuple[str, array, array]:
+    """In a worker: the chunk's ids as one string of id characters, with each text's length
+    and first-segment length."""
+    tokenizer, texts, pairs, maxlen = _FORKED_JOB
+    parts, lengths, firsts = [], array("i"), array("i")
+    for i in range(*bounds):
+        chars, n_first = tokenizer._encode(texts[i], None if pairs is None else pairs[i], maxlen)
+        parts.append(chars)
+        lengths.append(len(chars))
+        firsts.append(n_first)
+    return "".join(parts), lengths, firsts
+
+
+def _encode_in_processes(tokenizer: BaseTokenizer, texts: list[str], pairs: list[str] | None,
+                         maxlen: int | None, workers: int,
+                         chunks: list[tuple[int, int]]) -> list[tuple[list[int], list[int]]]:
+    global _FORKED_JOB
+    _FORKED_JOB = (tokenizer, texts, pairs, maxlen)
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            results = []
+            for chars, lengths, firsts in pool.imap(_encode_chunk, chunks):
+                start = 0
+                for length, first in zip(lengths, firsts):
+                    ids = _char_ids(chars[start:start + length], tokenizer._wide_ids)
+                    results.append((ids, _segment_ids(first, length)))
+                    start += length
+            return results
+    finally:
+        _FORKED_JOB = None
+
+
+# ---------------------------------------------------------------------------------------
+# wobert tokenize
+# ---------------------------------------------------------------------------------------
+
+_CLI_BATCH = 20_000
+
+
+def add_cli(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Tokenize text, one output line per input line: tokens separated by spaces, or "
+        "token ids with --ids. Word level (jieba words on BERT characters, as WoBERT) "
+        "unless --char. Output includes [CLS] and [SEP]; unknown words show as [UNK].")
+    parser.add_argument("files", nargs="*", metavar="FILE",
+                        help="UTF-8 text files, one text per line ('-' or none: stdin)")
+    parser.add_argument("--vocab", required=True,
+                        help="vocab.txt, or a tokenizer directory written by `wobert vocab`")
+    parser.add_argument("--char", action="store_true",
+                        help="character level (BERT's tokenizer) instead of words")
+    parser.add_argument("--ids", action="store_true", help="write token ids, not tokens")
+    parser.add_argument("--maxlen", type=int, default=None,
+                        help="cut each line to this many tokens, [CLS] and [SEP] included")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes (default 1; pays off from about 10k lines)")
+    parser.add_argument("--user-words", metavar="FILE", default=None,
+                        help="domain words to cut whole, jieba user-dict format: word [freq] [tag]")
+
+
+def read_user_words(path: str | os.PathLike) -> list[tuple[str, int | None]]:
+    """A jieba user dictionary (``word [freq] [tag]`` per line) as (word, frequency) pairs."""
+    words = []
+    line_format = re.compile(r"(.+?)(?: ([0-9]+))?(?: [a-z]+)?")
+    try:
+        with open(path, encoding="utf-8-sig", newline="\n") as f:
+            for lineno, line in enumerate(f, 1):
+                line = line.strip()
+                if line:
+                    word, freq = line_format.fullmatch(line).groups()
+                    try:
+                        words += check_user_words([(word, None if freq is None else int(freq))])
+                    except ValueError as err:
+                        raise ValueError(f"{path}: line {lineno}: {err}") from None
+    except FileNotFoundError:
+        raise FileNotFoundError(f"user words file not found: {path}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not UTF-8 text") from None
+    return words
+
+
+def _read_lines(files: Sequence[str]) -> Iterator[str]:
+    """Lines of the files (stdin for none or '-'), split on \\n only; UserError on bad UTF-8."""
+    from wobert.cli import UserError
+
+    for name in files or ["-"]:
+        stream = sys.stdin.buffer if name == "-" else open(name, "rb")
+        try:
+            for lineno, raw in enumerate(stream, 1):
+                try:
+                    yield raw.decode("utf-8").rstrip("\n").removesuffix("\r")
+                except UnicodeDecodeError:
+                    raise UserError(f"{name}: line {lineno}: not valid UTF-8") from None
+        finally:
+            if stream is not sys.stdin.buffer:
+                stream.close()
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    for name in args.files:
+        if name != "-" and not os.path.isfile(name):
+            raise FileNotFoundError(f"input file not found: {name}")
+    vocab = Path(args.vocab)
+    if args.char or (vocab.is_dir() and _read_config(vocab).get("level") == "char"):
+        if args.user_words:
+            raise ValueError("--user-words needs the word level (drop --char)")
+        tokenizer: BaseTokenizer = CharTokenizer(vocab)
+    else:
+        user_words = read_user_words(args.user_words) if args.user_words else None
+        tokenizer = Tokenizer(vocab, user_words=user_words)
+    out = sys.stdout
+    lines = _read_lines(args.files)
+    with tqdm(unit=" lines", disable=None, file=sys.stderr) as progress:
+        while batch := list(itertools.islice(lines, _CLI_BATCH)):
+            for ids, _ in tokenizer.encode_batch(batch, maxlen=args.maxlen, workers=args.workers):
+                out.write(" ".join(map(str, ids) if args.ids else map(tokenizer.id_to_token, ids)))
+                out.write("\n")
+            progress.update(len(batch))
+    out.flush()
+    return 0
