@@ -36,7 +36,7 @@ except ImportError as err:  # pragma: no cover - depends on the environment
     ) from err
 
 from bert4keras.backend import K, keras  # noqa: E402
-from bert4keras.models import build_transformer_model  # noqa: E402
+from bert4keras.models import BERT, build_transformer_model  # noqa: E402
 from bert4keras.tokenizers import Tokenizer as Bert4kerasTokenizer  # noqa: E402
 from bert4keras.tokenizers import load_vocab  # noqa: E402
 
@@ -267,7 +267,7 @@ def set_seed(seed: int) -> None:
 
 
 __all__ = [
-    "tf", "keras", "K", "np", "build_transformer_model", "build_bert", "load_vocab",
+    "tf", "keras", "K", "np", "BERT", "build_transformer_model", "build_bert", "load_vocab",
     "Bert4kerasTokenizer", "optimizers", "adamw", "learning_rate_at",
     "save_bert_checkpoint", "check_bert_checkpoint", "CheckpointMismatch",
     "read_bert_config", "set_seed", "BERT4KERAS_INSTALL", "NO_DECAY",

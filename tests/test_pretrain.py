@@ -1,0 +1,340 @@
+"""MLM pretraining: the training loop, logs, checkpoints, exact resume, two workers, bad input,
+and the char-to-word recipe on real data."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from synthetic_pretrain import SyntheticMLM, write_vocab
+from wobert.backend import keras, set_seed, tf
+from wobert.cli import UserError
+from wobert.model import build_mlm_model, check_bert_config, read_vocabulary
+from wobert.pretrain import PretrainConfig, Trainer, load_config, train
+
+HERE = Path(__file__).resolve().parent
+MODEL = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+             hidden_act="gelu", max_position_embeddings=32, type_vocab_size=2,
+             hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
+TRAIN = dict(batch_size=8, learning_rate=5e-3, warmup_steps=2, log_every=1, seed=1)
+
+
+@pytest.fixture
+def vocab(tmp_path):
+    return read_vocabulary(write_vocab(tmp_path / "vocab", 60))
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"num_attention_heads": 3}, "hidden_size 32 is not divisible by num_attention_heads 3"),
+    ({"max_position_embeddings": 8}, "the data's maxlen 16 exceeds max_position_embeddings 8"),
+    ({"num_hidden_layers": 0}, "num_hidden_layers must be a positive integer"),
+    ({"hidden_dropout_prob": 1.5}, r"hidden_dropout_prob must be in \[0, 1\)"),
+    ({"hidden_act": "nope"}, "unknown hidden_act 'nope'"),
+])
+def test_impossible_model_sizes_fail_before_training(vocab, tmp_path, change, message):
+    config = PretrainConfig(model=dict(MODEL, **change), steps=2, **TRAIN)
+    with pytest.raises(ValueError, match=message):
+        train(config, SyntheticMLM(vocab.size, vocab.sha256), tmp_path / "run", vocab)
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_vocab_that_does_not_match_the_data_fails_clearly(vocab, tmp_path):
+    config = PretrainConfig(model=MODEL, steps=2, **TRAIN)
+    with pytest.raises(UserError, match="built with a vocab of 61 tokens, but .*vocab.txt has 60"):
+        train(config, SyntheticMLM(61), tmp_path / "run", vocab)
+    with pytest.raises(UserError, match="built with another vocab.txt"):
+        train(config, SyntheticMLM(60, "0" * 64), tmp_path / "run", vocab)
+
+
+def test_config_file_errors_name_the_file(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"model": MODEL, "stepz": 3}))
+    with pytest.raises(ValueError, match=r"c.json: unknown key\(s\) stepz"):
+        load_config(path)
+    path.write_text(json.dumps({"model": MODEL, "batch_size": 0}))
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        load_config(path)
+    for name in ("tiny", "small", "base"):
+        config = load_config(HERE.parent / "pretrain" / f"{name}.json")
+        check_bert_config(config.model, maxlen=128)
+
+
+def read_metrics(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_training_logs_falling_loss_tensorboard_and_checkpoints(vocab, tmp_path):
+    config = PretrainConfig(model=MODEL, steps=9, accumulate=2, checkpoint_every=3,
+                            keep_checkpoints=2, **TRAIN)
+    result = train(config, SyntheticMLM(vocab.size, vocab.sha256), tmp_path / "run", vocab)
+    records = read_metrics(tmp_path / "run")
+    assert [r["step"] for r in records] == list(range(1, 10))
+    assert np.mean([r["loss"] for r in records[-3:]]) < records[0]["loss"] - 0.15
+    assert records[0]["lr"] == 0.0 and records[2]["lr"] == pytest.approx(5e-3)
+    assert result["export"] == str(tmp_path / "run" / "export")
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == [
+        "step-00000006", "step-00000009"]
+    state = json.loads((tmp_path / "run/checkpoints/step-00000009/state.json").read_text())
+    assert (state["step"], state["data_position"]) == (9, 18)
+    events = list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
+    tags = set()
+    for raw in tf.data.TFRecordDataset([str(p) for p in events]):
+        event = tf.compat.v1.Event.FromString(raw.numpy())
+        tags |= {(v.tag, v.metadata.plugin_data.plugin_name) for v in event.summary.value}
+    assert ("loss", "scalars") in tags and ("tokens_per_sec", "scalars") in tags
+    with pytest.raises(UserError, match="already holds checkpoints .*pass --resume"):
+        train(config, SyntheticMLM(vocab.size, vocab.sha256), tmp_path / "run", vocab)
+    other = read_vocabulary(write_vocab(tmp_path / "other", 60 + 1))
+    with pytest.raises(UserError, match="trained with another vocab.txt"):
+        train(config, SyntheticMLM(61, other.sha256), tmp_path / "run", other, resume=True)
+
+
+@pytest.fixture
+def restore_policy():
+    policy = keras.mixed_precision.global_policy()
+    yield
+    keras.mixed_precision.set_global_policy(policy)
+
+
+def test_mixed_precision_steps_run_on_cpu_too(vocab, restore_policy):
+    config = PretrainConfig(model=MODEL, steps=3, **TRAIN)
+    set_seed(0)
+    trainer = Trainer(lambda: build_mlm_model(dict(MODEL, vocab_size=vocab.size)), config,
+                      mixed_precision=True)
+    data = SyntheticMLM(vocab.size).dataset(8, seed=0, shuffle=False)
+    iterator = iter(data)
+    losses = []
+    for _ in range(10):
+        loss, _, weight, _ = trainer.micro_step(iterator).numpy()
+        trainer.apply_step()
+        losses.append(loss / weight)
+    assert np.isfinite(losses).all() and np.mean(losses[-3:]) < losses[0] - 0.05
+    assert int(trainer.adamw.iterations) == 10  # no step skipped for overflow
+    layers = {layer.name: layer for layer in trainer.mlm.model.layers}
+    assert layers["Transformer-0-FeedForward"].compute_dtype == "float16"
+    assert layers["MLM-Dense"].compute_dtype == "float32"
+    assert layers["MLM-Tied-Output"].compute_dtype == "float16"
+    assert all(v.dtype == tf.float32 for v in trainer.variables)
+
+
+# ---------------------------------------------------------------------------------------
+# Subprocess runs: kill -9 and resume, two workers
+# ---------------------------------------------------------------------------------------
+
+
+def run_spec(tmp_path: Path, name: str, vocab, config: dict, **extra) -> tuple[list[str], Path]:
+    spec = tmp_path / f"{name}.json"
+    spec.write_text(json.dumps({"config": config, "vocab": str(vocab.directory), **extra}))
+    out = tmp_path / name
+    return [sys.executable, str(HERE / "synthetic_pretrain.py"), str(out), str(spec)], out
+
+
+def quiet_env(**extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    return {**env, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "", **extra}
+
+
+def finish(procs: list[subprocess.Popen], timeout: float) -> list[str]:
+    """Wait for all; kill the stragglers; fail with the stderr of any that failed."""
+    deadline, outs = time.monotonic() + timeout, []
+    try:
+        for proc in procs:
+            out, err = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
+            assert proc.returncode == 0, err[-3000:]
+            outs.append(out)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return outs
+
+
+SMALL = dict(MODEL, num_hidden_layers=1)  # subprocesses: quicker to trace
+
+
+def test_resume_after_kill_9_repeats_the_uninterrupted_losses(vocab, tmp_path):
+    config = dict(model=SMALL, steps=8, accumulate=2, checkpoint_every=4, keep_checkpoints=2,
+                  **TRAIN)
+    whole_cmd, whole = run_spec(tmp_path, "whole", vocab, config)
+    killed_cmd, killed = run_spec(tmp_path, "killed", vocab, config)
+    procs = [subprocess.Popen(whole_cmd, env=quiet_env(), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)]
+    victim = subprocess.Popen(killed_cmd, env=quiet_env(), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 90
+        while not (killed / "checkpoints" / "step-00000004" / "state.json").exists():
+            assert victim.poll() is None and time.monotonic() < deadline, "no checkpoint written"
+            time.sleep(0.02)
+        victim.send_signal(signal.SIGKILL)
+    finally:
+        victim.kill()
+        victim.wait()
+    done = [r["step"] for r in read_metrics(killed)]
+    assert done[-1] < 8, "the run finished before it could be killed"
+    resume_cmd, _ = run_spec(tmp_path, "killed", vocab, config, resume=True)
+    procs.append(subprocess.Popen(resume_cmd, env=quiet_env(), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True))
+    finish(procs, timeout=120)
+    expected, resumed = read_metrics(whole), read_metrics(killed)
+    assert [r["step"] for r in resumed] == list(range(1, 9))
+    assert [r["loss"] for r in resumed] == [r["loss"] for r in expected]
+    assert [r["accuracy"] for r in resumed] == [r["accuracy"] for r in expected]
+    a = tf.train.load_checkpoint(str(whole / "export" / "bert_model.ckpt"))
+    b = tf.train.load_checkpoint(str(killed / "export" / "bert_model.ckpt"))
+    for name in a.get_variable_to_shape_map():
+        np.testing.assert_array_equal(a.get_tensor(name), b.get_tensor(name))
+
+
+def free_ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_two_workers_and_two_replicas_reach_the_weights_of_one_with_the_same_global_batch(
+        vocab, tmp_path):
+    model = dict(SMALL, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    config = dict(model=model, steps=4, accumulate=2, checkpoint_every=2, shuffle=False,
+                  **dict(TRAIN, batch_size=8))
+    one_cmd, one = run_spec(tmp_path, "one", vocab, config)
+    two_cmd, two = run_spec(tmp_path, "two", vocab, config)
+    mirrored_cmd, mirrored = run_spec(tmp_path, "mirrored", vocab, config, cpu_replicas=2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in free_ports(2)]}
+    procs = [subprocess.Popen(cmd, env=quiet_env(), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for cmd in (one_cmd, mirrored_cmd)]
+    for index in range(2):
+        tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        procs.append(subprocess.Popen(two_cmd, env=quiet_env(TF_CONFIG=tf_config),
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outs = finish(procs, timeout=150)
+    assert json.loads(outs[3].splitlines()[-1])["export"] is None  # worker 1 does not export
+    expected = read_metrics(one)
+    a = tf.train.load_checkpoint(str(one / "export" / "bert_model.ckpt"))
+    names = a.get_variable_to_shape_map()
+    for run in (two, mirrored):
+        got = read_metrics(run)
+        np.testing.assert_allclose([r["loss"] for r in got], [r["loss"] for r in expected], rtol=1e-5)
+        assert [r["masked_tokens"] for r in got] == [r["masked_tokens"] for r in expected]
+        b = tf.train.load_checkpoint(str(run / "export" / "bert_model.ckpt"))
+        assert names == b.get_variable_to_shape_map()
+        for name in names:
+            np.testing.assert_allclose(a.get_tensor(name), b.get_tensor(name), atol=2e-5,
+                                       err_msg=f"{run.name}: {name}")
+
+
+# ---------------------------------------------------------------------------------------
+# Real data: char model, then a word model initialised from it (the WoBERT recipe)
+# ---------------------------------------------------------------------------------------
+
+REAL_MODEL = dict(MODEL, hidden_size=64, intermediate_size=128, max_position_embeddings=64,
+                  hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+
+
+@pytest.fixture(scope="module")
+def real(shared_data, tmp_path_factory):
+    """~300 KB of zhwiki, a 3000-word vocabulary on bert-base-chinese, char and word records."""
+    from wobert.records import DataOptions, build_records
+    from wobert.vocab import VocabSpec, build_vocab
+
+    base = shared_data / "bert-base-chinese" / "vocab.txt"
+    corpus = shared_data / "corpus" / "zhwiki_sampled.txt"
+    if not (base.is_file() and corpus.is_file()):
+        pytest.skip("bert-base-chinese/vocab.txt or corpus/zhwiki_sampled.txt is missing")
+    root = tmp_path_factory.mktemp("real")
+    sample = root / "sample.txt"
+    with open(corpus, encoding="utf-8") as f, open(sample, "w", encoding="utf-8") as out:
+        size = 0
+        for line in f:
+            out.write(line)
+            size += len(line.encode("utf-8"))
+            if size > 300_000:
+                break
+    build_vocab(VocabSpec(base_vocab=str(base), corpus=[str(sample)], num_words=3000,
+                          min_count=3, curve=[]), root / "vocab")
+    for name, vocab in (("char", base), ("word", root / "vocab")):
+        build_records(DataOptions(corpus=[str(sample)], vocab=str(vocab), maxlen=64, seed=1),
+                      root / f"{name}-data", progress=False)
+    config = root / "config.json"
+    config.write_text(json.dumps(dict(model=REAL_MODEL, batch_size=16, learning_rate=2e-3,
+                                      warmup_steps=10, checkpoint_every=1000, log_every=10)))
+    return root
+
+
+def pretrain_cli(*argv: str) -> int:
+    from wobert.cli import main
+
+    return main(["pretrain", *map(str, argv)])
+
+
+@pytest.fixture(scope="module")
+def char_run(real):
+    """A tiny char model pretrained on the sample (checkpoints at steps 50 and 100)."""
+    assert pretrain_cli(real / "config.json", "--data", real / "char-data", "--out",
+                        real / "char", "--steps", 100, "--checkpoint-every", 50) == 0
+    return real / "char"
+
+
+def test_word_model_initialised_from_a_char_model_starts_lower_and_learns(real, char_run):
+    char = read_metrics(char_run)
+    assert np.mean([r["loss"] for r in char[-3:]]) < char[0]["loss"] - 1.5
+    assert not (char_run / "export" / "tokenizer_config.json").exists()
+
+    word_args = [real / "config.json", "--data", real / "word-data", "--log-every", 1,
+                 "--learning-rate", 1e-3]
+    assert pretrain_cli(*word_args, "--out", real / "word", "--steps", 40,
+                        "--init", char_run / "export") == 0
+    assert pretrain_cli(*word_args, "--out", real / "scratch", "--steps", 1) == 0
+    word, scratch = read_metrics(real / "word"), read_metrics(real / "scratch")
+    vocab_size = read_vocabulary(real / "vocab").size
+    assert scratch[0]["loss"] == pytest.approx(np.log(vocab_size), abs=0.3)
+    assert word[0]["loss"] < scratch[0]["loss"] - 1.0
+    assert np.mean([r["loss"] for r in word[-10:]]) < word[0]["loss"] - 0.3
+
+    from wobert.records import load_tokenizer
+
+    tokenizer = load_tokenizer(real / "word" / "export")
+    assert type(tokenizer).__name__ == "Tokenizer" and tokenizer.vocab_size == vocab_size
+
+
+def test_resume_on_records_continues_the_same_batches(real, char_run, tmp_path):
+    import shutil
+
+    cut = tmp_path / "cut"
+    shutil.copytree(char_run, cut)
+    shutil.rmtree(cut / "checkpoints" / "step-00000100")  # as if killed after step 50
+    shutil.rmtree(cut / "export")
+    assert pretrain_cli(real / "config.json", "--data", real / "char-data", "--out", cut,
+                        "--steps", 100, "--checkpoint-every", 50, "--resume") == 0
+
+    def losses(run: Path) -> list[tuple]:
+        return [(r["step"], r["loss"], r["accuracy"], r["lr"]) for r in read_metrics(run)]
+
+    assert losses(cut) == losses(char_run) and len(losses(cut)) == 10
+
+
+def test_bad_data_and_vocab_fail_before_training(real, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert pretrain_cli(real / "config.json", "--data", tmp_path / "empty", "--out", tmp_path / "o") == 2
+    assert "manifest.json not found" in capsys.readouterr().err
+    assert pretrain_cli(real / "config.json", "--data", real / "word-data", "--out", tmp_path / "o",
+                        "--vocab", real / "char-data" / "vocab") == 2
+    assert "built with a vocab of 16" in capsys.readouterr().err
+    assert pretrain_cli(real / "config.json", "--data", real / "char-data", "--out", tmp_path / "o",
+                        "--init", real / "nothing") == 2
+    assert "BERT model directory not found" in capsys.readouterr().err
+    assert not (tmp_path / "o" / "checkpoints").exists()

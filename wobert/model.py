@@ -1,0 +1,350 @@
+"""The MLM pretraining model: bert4keras BERT whose MLM head runs only at the masked positions.
+
+``build_transformer_model(with_mlm=True, with_pool=True)`` builds the whole network and names
+the head's layers ``MLM-Dense``, ``MLM-Norm``, ``Embedding-Token`` (the tied output matrix) and
+``MLM-Bias``. :func:`gathered_mlm_model` reuses those layers on the encoder output *gathered*
+at ``masked_positions``: it returns ``[B, P, V]`` logits instead of ``[B, L, V]``
+probabilities, so the vocabulary-sized matmul costs ``P / L`` of WoBERT's full-position head.
+The Transformer keeps the complete network (pooler included) for the BERT-format export.
+
+Initialisation: from scratch, from any Google-format BERT directory (same vocabulary, or a
+word vocabulary built on its characters: ``keep_tokens`` + ``compound_tokens`` make each new
+word's embedding and MLM output bias the mean over its characters), or from our own
+training checkpoint (see ``wobert.pretrain``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from wobert.backend import BERT, build_bert, keras, read_bert_config, save_bert_checkpoint, tf
+from wobert.records import sha256_file
+from wobert.tokenizer import CONFIG_FILE, VOCAB_FILE, read_vocab
+
+ARCHITECTURE = (
+    "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+    "max_position_embeddings", "type_vocab_size",
+)
+DROPOUT = ("hidden_dropout_prob", "attention_probs_dropout_prob")
+BERT_KEYS = frozenset(ARCHITECTURE + DROPOUT + ("vocab_size", "hidden_act", "initializer_range"))
+
+
+def check_bert_config(
+    config: Mapping[str, Any],
+    *,
+    maxlen: int | None = None,
+    where: str = "model config",
+) -> dict[str, Any]:
+    """Return ``config`` as a dict, or raise ``ValueError`` naming the first impossible size.
+
+    ``maxlen`` (the training sequences' length) must fit ``max_position_embeddings``.
+    """
+    config = dict(config)
+    missing = [k for k in ARCHITECTURE + ("hidden_act",) if k not in config]
+    if missing:
+        raise ValueError(f"{where}: missing {', '.join(missing)}")
+    for key in ARCHITECTURE + (("vocab_size",) if "vocab_size" in config else ()):
+        value = config[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{where}: {key} must be a positive integer, not {value!r}")
+    if config["hidden_size"] % config["num_attention_heads"]:
+        raise ValueError(
+            f"{where}: hidden_size {config['hidden_size']} is not divisible by "
+            f"num_attention_heads {config['num_attention_heads']}"
+        )
+    for key in DROPOUT:
+        if not 0.0 <= float(config.get(key, 0.0)) < 1.0:
+            raise ValueError(f"{where}: {key} must be in [0, 1), not {config[key]!r}")
+    try:
+        keras.activations.get(config["hidden_act"])
+    except ValueError:
+        raise ValueError(f"{where}: unknown hidden_act {config['hidden_act']!r}") from None
+    if maxlen is not None and maxlen > config["max_position_embeddings"]:
+        raise ValueError(
+            f"{where}: the data's maxlen {maxlen} exceeds max_position_embeddings "
+            f"{config['max_position_embeddings']}"
+        )
+    return config
+
+
+# ---------------------------------------------------------------------------------------
+# Vocabularies
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """A vocabulary directory: vocab.txt, and for word vocabularies the builder's extras."""
+
+    directory: Path
+    tokens: tuple[str, ...]
+    sha256: str
+    keep_tokens: tuple[int, ...] | None = None
+    compound_tokens: tuple[tuple[int, ...], ...] | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def vocab_file(self) -> Path:
+        return self.directory / VOCAB_FILE
+
+    @property
+    def tokenizer_config(self) -> Path | None:
+        """tokenizer_config.json of a word vocabulary (None: char-level, Google layout)."""
+        path = self.directory / CONFIG_FILE
+        return path if path.is_file() else None
+
+
+def read_vocabulary(path: str | os.PathLike) -> Vocabulary:
+    """Read a vocabulary directory (or the vocab.txt inside one)."""
+    path = Path(path)
+    directory = path.parent if path.is_file() else path
+    vocab_file = directory / VOCAB_FILE
+    if not vocab_file.is_file():
+        raise FileNotFoundError(f"no {VOCAB_FILE} in {directory}")
+    keep = _read_json(directory / "keep_tokens.json")
+    compound = _read_json(directory / "compound_tokens.json")
+    return Vocabulary(
+        directory=directory,
+        tokens=tuple(read_vocab(vocab_file)),
+        sha256=sha256_file(vocab_file),
+        keep_tokens=tuple(keep) if keep is not None else None,
+        compound_tokens=tuple(tuple(ids) for ids in compound) if compound is not None else None,
+    )
+
+
+def _read_json(path: Path) -> Any:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: line {err.lineno}: not valid JSON ({err.msg})") from None
+
+
+# ---------------------------------------------------------------------------------------
+# The model
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class MLMModel:
+    """The bert4keras Transformer (full network) and the gathered-head training model."""
+
+    transformer: Any
+    model: keras.Model
+    config: dict[str, Any]
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.transformer.vocab_size)
+
+
+class BERTWithFloat32Head(BERT):
+    """bert4keras BERT whose pooler and MLM layers are float32 under a mixed precision policy.
+
+    bert4keras's tied output (``Embedding(mode="dense")``) multiplies by the float32
+    embedding (Keras does not autocast embeddings), which fails on float16 inputs.
+    """
+
+    def apply_final_layers(self, inputs: Any) -> Any:
+        policy = keras.mixed_precision.global_policy()
+        keras.mixed_precision.set_global_policy("float32")
+        try:
+            return super().apply_final_layers(inputs)
+        finally:
+            keras.mixed_precision.set_global_policy(policy)
+
+
+class TiedOutput(keras.layers.Layer):
+    """``x @ E^T`` for the token embedding ``E`` of ``embedding`` (the tied MLM output) in the
+    layer's compute dtype: ``Embedding(mode="dense")`` without its float32-only kernel, so
+    the head's biggest matmul runs in float16 under mixed precision."""
+
+    def __init__(self, embedding: keras.layers.Layer, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.embedding = embedding
+
+    def call(self, x: tf.Tensor) -> tf.Tensor:
+        kernel = tf.cast(self.embedding.embeddings, x.dtype)
+        flat = tf.matmul(tf.reshape(x, [-1, kernel.shape[1]]), kernel, transpose_b=True)
+        out = tf.reshape(flat, tf.concat([tf.shape(x)[:-1], [kernel.shape[0]]], 0))
+        out.set_shape(x.shape[:-1].concatenate(kernel.shape[:1]))
+        return out  # (tf.einsum here has a gradient ~15x slower on CPU)
+
+
+def gathered_mlm_model(transformer: Any) -> keras.Model:
+    """Keras model ``[token_ids, segment_ids, masked_positions] -> [B, P, V]`` MLM logits.
+
+    Shares every layer with ``transformer.model``; the head sees only the gathered positions.
+    """
+    layers = {name: transformer.layers[transformer.prefixed(name)]
+              for name in ("MLM-Dense", "MLM-Norm", "Embedding-Token", "MLM-Bias")}
+    sequence = layers["MLM-Dense"].input
+    positions = keras.Input(shape=(None,), dtype="int32", name="Input-Masked-Positions")
+    x = keras.layers.Lambda(
+        lambda args: tf.gather(args[0], args[1], batch_dims=1), name="MLM-Gather"
+    )([sequence, positions])
+    x = layers["MLM-Dense"](x)
+    x = layers["MLM-Norm"](x)
+    x = TiedOutput(layers["Embedding-Token"], name="MLM-Tied-Output")(x)
+    x = layers["MLM-Bias"](x)
+    return keras.Model(transformer.model.inputs + [positions], x, name="MLM-Gathered")
+
+
+def build_mlm_model(
+    config: Mapping[str, Any],
+    checkpoint: str | os.PathLike | None = None,
+    *,
+    keep_tokens: Sequence[int] | None = None,
+    compound_tokens: Sequence[Sequence[int]] | None = None,
+) -> MLMModel:
+    """Build BERT with MLM head and pooler, optionally loading a Google BERT checkpoint.
+
+    With ``keep_tokens``/``compound_tokens`` the vocabulary is re-shaped while loading, and
+    ``config["vocab_size"]`` becomes the new size.
+    """
+    config = check_bert_config(config)
+    transformer = build_bert(
+        config, checkpoint, with_mlm=True, with_pool=True, model=BERTWithFloat32Head,
+        keep_tokens=keep_tokens, compound_tokens=compound_tokens,
+    )
+    config["vocab_size"] = int(transformer.vocab_size)
+    return MLMModel(transformer, gathered_mlm_model(transformer), config)
+
+
+def mlm_loss(
+    logits: tf.Tensor, masked_ids: tf.Tensor, masked_weights: tf.Tensor
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Weighted sums over masked positions: (cross-entropy, correct predictions, weight)."""
+    logits = tf.cast(logits, tf.float32)
+    weights = tf.cast(masked_weights, tf.float32)
+    masked_ids = tf.cast(masked_ids, tf.int32)
+    xent = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=masked_ids, logits=logits)
+    hits = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), masked_ids), tf.float32)
+    return tf.reduce_sum(xent * weights), tf.reduce_sum(hits * weights), tf.reduce_sum(weights)
+
+
+# ---------------------------------------------------------------------------------------
+# Google BERT directories: initialisation and export
+# ---------------------------------------------------------------------------------------
+
+
+def find_bert_checkpoint(model_dir: str | os.PathLike) -> tuple[dict[str, Any], str]:
+    """The ``bert_config.json`` and checkpoint prefix of a Google-format BERT directory."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise FileNotFoundError(f"BERT model directory not found: {model_dir}")
+    config = read_bert_config(model_dir / "bert_config.json")
+    checkpoint = tf.train.latest_checkpoint(str(model_dir))
+    if checkpoint is None and (model_dir / "bert_model.ckpt.index").is_file():
+        checkpoint = str(model_dir / "bert_model.ckpt")
+    if checkpoint is None:
+        raise FileNotFoundError(f"no TF checkpoint (bert_model.ckpt.index) in {model_dir}")
+    return config, checkpoint
+
+
+def init_config(
+    model_dir: str | os.PathLike, overrides: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Any], str]:
+    """The config and checkpoint of a BERT directory to start from, with the dropout rates of
+    ``overrides``; architecture keys in ``overrides`` must agree with the model's."""
+    config, checkpoint = find_bert_checkpoint(model_dir)
+    where = Path(model_dir) / "bert_config.json"
+    for key, value in (overrides or {}).items():
+        if key in ARCHITECTURE and config.get(key) != value:
+            raise ValueError(
+                f"model.{key}={value!r} differs from {where} ({config.get(key)!r}): "
+                "the architecture of an initialising model cannot change"
+            )
+        if key in DROPOUT:
+            config[key] = value
+    return config, checkpoint
+
+
+def init_from_bert(
+    model_dir: str | os.PathLike,
+    vocab: Vocabulary,
+    overrides: Mapping[str, Any] | None = None,
+) -> MLMModel:
+    """Start from a pretrained BERT directory, for the same vocabulary or a word vocabulary
+    built on its characters (new words start as the mean of their characters).
+
+    ``overrides``: see :func:`init_config`.
+    """
+    config, checkpoint = init_config(model_dir, overrides)
+    where = f"{Path(model_dir) / 'bert_config.json'}"
+    base = read_vocabulary(model_dir)
+    if config["vocab_size"] != base.size:
+        raise ValueError(f"{where}: vocab_size {config['vocab_size']} but vocab.txt has {base.size} tokens")
+    if vocab.sha256 == base.sha256:
+        return build_mlm_model(config, checkpoint)
+    keep = vocab.keep_tokens
+    if base.tokens == vocab.tokens[:base.size]:
+        keep = list(range(base.size))  # the model was trained on the kept base tokens already
+    if keep is None or vocab.compound_tokens is None:
+        raise ValueError(
+            f"vocabulary {vocab.directory} differs from {model_dir}'s and has no "
+            "keep_tokens.json/compound_tokens.json to map it onto that model"
+        )
+    _check_word_vocab(vocab, base, keep)
+    return build_mlm_model(config, checkpoint, keep_tokens=keep, compound_tokens=vocab.compound_tokens)
+
+
+def _check_word_vocab(vocab: Vocabulary, base: Vocabulary, keep: list[int]) -> None:
+    """Raise unless ``vocab`` = the kept base tokens followed by one token per compound."""
+    compound = vocab.compound_tokens
+    problem = None
+    if len(keep) + len(compound) != vocab.size:
+        problem = (f"keep_tokens ({len(keep)}) + compound_tokens ({len(compound)}) "
+                   f"!= {vocab.size} tokens in vocab.txt")
+    elif keep and not 0 <= min(keep) <= max(keep) < base.size:
+        problem = f"keep_tokens point outside the base vocab of {base.size} tokens"
+    elif any(base.tokens[i] != token for i, token in zip(keep, vocab.tokens)):
+        first = next(n for n, (i, t) in enumerate(zip(keep, vocab.tokens)) if base.tokens[i] != t)
+        problem = (f"vocab.txt line {first + 1} is {vocab.tokens[first]!r} but keep_tokens "
+                   f"points at {base.tokens[keep[first]]!r} in the base vocab")
+    elif any(not ids or min(ids) < 0 or max(ids) >= len(keep) for ids in compound):
+        problem = "compound_tokens hold ids outside the kept base tokens"
+    if problem:
+        raise ValueError(
+            f"vocabulary {vocab.directory} was not built on {base.directory}'s vocab: {problem}"
+        )
+
+
+def export_bert(mlm: MLMModel, out_dir: str | os.PathLike, vocab: Vocabulary) -> Path:
+    """Write ``out_dir`` in the Google BERT layout, replacing it atomically.
+
+    bert_config.json, vocab.txt, bert_model.ckpt.{index,data-*}, checkpoint, and the word
+    tokenizer's tokenizer_config.json when the vocabulary has one.
+    """
+    if vocab.size != mlm.vocab_size:
+        raise ValueError(f"vocabulary {vocab.directory} has {vocab.size} tokens, the model {mlm.vocab_size}")
+    out_dir = Path(out_dir)
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    config = {k: v for k, v in mlm.config.items() if k in BERT_KEYS}
+    (tmp / "bert_config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    shutil.copyfile(vocab.vocab_file, tmp / "vocab.txt")
+    if vocab.tokenizer_config is not None:
+        shutil.copyfile(vocab.tokenizer_config, tmp / "tokenizer_config.json")
+    save_bert_checkpoint(mlm.transformer, tmp / "bert_model.ckpt")
+    replace_dir(tmp, out_dir)
+    return out_dir
+
+
+def replace_dir(new: Path, target: Path) -> None:
+    """Move the finished directory ``new`` to ``target``, replacing an older one."""
+    old = target.with_name(target.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(new, target)
+    shutil.rmtree(old, ignore_errors=True)
