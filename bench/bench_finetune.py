@@ -1,0 +1,122 @@
+"""Inference examples/s of a word model against a char model on TNEWS dev (target: >= 1.25x).
+
+Both are classifiers on the same randomly initialised BERT architecture (inference speed does
+not depend on the trained weights) and the same maxlen and batch size; only the vocabulary and
+tokenizer differ: the char model uses bert-base-chinese's vocab.txt, the word model WoBERT's
+(the simplified char vocab + 20,000 jieba words, built here unless ``--word-vocab`` names a
+``wobert vocab build`` directory). Batches group examples of similar length, as finetuning
+does, so shorter word sequences pay off. Both models hold the same number of batches; they run
+batch by batch in turn (char batch i, word batch i, ...), ``--repeat`` times, and each batch's
+fastest time counts, so load from other processes hits both alike. Tokenizing is timed
+separately (end to end adds it).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from wobert.backend import np, set_seed
+from wobert.finetune import (
+    Encoded,
+    PretrainedModel,
+    batch_inputs,
+    build_classifier,
+    encode_split,
+    length_batches,
+    make_predict_fn,
+)
+from wobert.tasks import load_task
+from wobert.tokenizer import BaseTokenizer, CharTokenizer, Tokenizer
+from wobert.vocab import VocabSpec, build_vocab
+
+TARGET = 1.25
+
+
+def word_tokenizer(base_vocab: Path, word_vocab: str | None) -> Tokenizer:
+    """The given vocab directory's tokenizer, or WoBERT's recipe built in a temporary directory."""
+    if word_vocab:
+        return Tokenizer.load(word_vocab)
+    with tempfile.TemporaryDirectory() as tmp:
+        build_vocab(VocabSpec(base_vocab=str(base_vocab), num_words=20000, curve=[]), tmp)
+        return Tokenizer.load(tmp)
+
+
+def interleaved_seconds(models: dict[str, tuple[Any, Encoded]], batch_size: int,
+                        repeat: int) -> dict[str, float]:
+    """Forward time of each model over its split: batch i of every model in turn, the fastest
+    of ``repeat`` rounds per batch, summed."""
+    batches = {k: length_batches(enc.lengths, batch_size) for k, (_, enc) in models.items()}
+    inputs = {k: [batch_inputs(enc, b) for b in batches[k]] for k, (_, enc) in models.items()}
+    best = {k: np.full(len(b), np.inf) for k, b in batches.items()}
+    for kind, (fn, _) in models.items():
+        fn(*inputs[kind][0])  # trace outside the timing
+    for _ in range(repeat):
+        for i in range(max(map(len, batches.values()))):
+            for kind, (fn, _) in models.items():
+                if i < len(inputs[kind]):
+                    tick = time.perf_counter()
+                    fn(*inputs[kind][i]).numpy()
+                    best[kind][i] = min(best[kind][i], time.perf_counter() - tick)
+    return {k: float(v.sum()) for k, v in best.items()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="../shared/data", help="shared data directory (clue/tnews, bert-base-chinese)")
+    parser.add_argument("--word-vocab", help="word vocabulary directory (default: build WoBERT's recipe)")
+    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--maxlen", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--repeat", type=int, default=3, help="alternating runs per model; the fastest counts")
+    args = parser.parse_args()
+    base_vocab = Path(args.data, "bert-base-chinese", "vocab.txt")
+    if not base_vocab.is_file() or not Path(args.data, "clue", "tnews", "dev.json").is_file():
+        print(f"bench_finetune: {base_vocab} or clue/tnews/dev.json under {args.data} is missing; "
+              "nothing to measure", file=sys.stderr)
+        return 2
+    data = load_task("tnews", args.data)
+    config = dict(hidden_size=args.hidden, num_hidden_layers=args.layers,
+                  num_attention_heads=max(1, args.hidden // 64), intermediate_size=4 * args.hidden,
+                  hidden_act="gelu", max_position_embeddings=512, type_vocab_size=2)
+    tokenizers: dict[str, BaseTokenizer] = {
+        "char": CharTokenizer(base_vocab), "word": word_tokenizer(base_vocab, args.word_vocab)}
+
+    rows = {}
+    for kind, tokenizer in tokenizers.items():
+        tokenizer.encode_batch(data.dev.texts()[:100], maxlen=args.maxlen)  # warm up its caches
+        start = time.perf_counter()
+        encoded = encode_split(tokenizer, data.dev, args.maxlen, data)
+        tokenize_s = time.perf_counter() - start
+        set_seed(0)
+        model = PretrainedModel(Path("(random)"), dict(config, vocab_size=tokenizer.vocab_size),
+                                None, tokenizer, kind)
+        rows[kind] = {"encoded": encoded, "tokenize_s": tokenize_s,
+                      "predict": make_predict_fn(build_classifier(model, len(data.labels)))}
+    models = {kind: (row["predict"], row["encoded"]) for kind, row in rows.items()}
+    for kind, seconds in interleaved_seconds(models, args.batch_size, args.repeat).items():
+        rows[kind]["best_s"] = seconds
+
+    n = len(data.dev)
+    print(f"TNEWS dev: {n} examples; BERT {args.layers} layers, hidden {args.hidden}, maxlen "
+          f"{args.maxlen}, batch {args.batch_size} (length-bucketed), random weights; per batch the best of {args.repeat}\n")
+    print("| model | vocab | tokens/example | inference ex/s | tokenize ex/s | end-to-end ex/s |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for kind, row in rows.items():
+        e2e = n / (row["best_s"] + row["tokenize_s"])
+        print(f"| {kind} | {tokenizers[kind].vocab_size} | {row['encoded'].lengths.mean():.1f} | "
+              f"{n / row['best_s']:.0f} | {n / row['tokenize_s']:.0f} | {e2e:.0f} |")
+    ratio = rows["char"]["best_s"] / rows["word"]["best_s"]
+    e2e_ratio = ((rows["char"]["best_s"] + rows["char"]["tokenize_s"])
+                 / (rows["word"]["best_s"] + rows["word"]["tokenize_s"]))
+    print(f"\nword vs char inference: {ratio:.2f}x (target >= {TARGET}x: "
+          f"{'met' if ratio >= TARGET else 'NOT met'}); end to end with tokenizing: {e2e_ratio:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,239 @@
+"""Word model against char model: same architecture, seeds and budgets, on the same tasks.
+
+Each task is read once and tokenized once per model; every (task, model, seed) run is a
+``wobert.finetune.finetune`` call whose ``result.json`` lands in ``OUT/<task>/<kind>/seed<S>/``.
+The summary (mean and sample standard deviation over seeds) goes to ``comparison.json``,
+``comparison.md`` and ``comparison.png`` (dev accuracy and inference speed side by side).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Sequence
+
+from wobert.cli import UserError
+from wobert.finetune import (
+    FinetuneConfig,
+    PretrainedModel,
+    add_config_options,
+    architecture,
+    config_from_args,
+    encode_task,
+    finetune,
+    load_pretrained,
+)
+from wobert.tasks import TASKS, TaskSpec, load_task
+
+KINDS = ("char", "word")
+METRICS = ("dev_accuracy", "dev_macro_f1", "train_examples_per_s", "inference_examples_per_s")
+
+
+def check_same_architecture(char: PretrainedModel, word: PretrainedModel) -> None:
+    """Refuse models that differ in anything but the vocabulary."""
+    a, b = architecture(char.config), architecture(word.config)
+    diff = [f"{k}: {a.get(k)} vs {b.get(k)}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    if diff:
+        raise UserError(f"char model {char.path} and word model {word.path} differ in architecture "
+                        f"({'; '.join(diff)}): a comparison needs the same one")
+
+
+def mean_sd(values: Sequence[float | None]) -> dict[str, float | None]:
+    """Mean and sample standard deviation (0 for a single value) of the non-missing values."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return {"mean": None, "sd": None}
+    return {"mean": statistics.fmean(values),
+            "sd": statistics.stdev(values) if len(values) > 1 else 0.0}
+
+
+def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per task and model (``run["model_role"]``: char or word): mean/sd of the metrics over
+    seeds; word/char ratios of the speeds."""
+    tasks: dict[str, Any] = {}
+    for run in runs:
+        entry = tasks.setdefault(run["task"], {"majority_baseline": run["majority_baseline"]})
+        entry.setdefault(run["model_role"], []).append(run)
+    summary = {}
+    for task, entry in tasks.items():
+        out: dict[str, Any] = {"majority_baseline": entry["majority_baseline"]}
+        for kind in KINDS:
+            results = entry.get(kind, [])
+            out[kind] = {m: mean_sd([r[m] for r in results]) for m in METRICS}
+            out[kind]["tokens_per_example"] = results[0]["tokens_per_example"]["dev"] if results else None
+            out[kind]["seeds"] = [r["config"]["seed"] for r in results]
+        for metric in ("train_examples_per_s", "inference_examples_per_s"):
+            c, w = out["char"][metric]["mean"], out["word"][metric]["mean"]
+            out[f"word_vs_char_{metric}"] = w / c if c and w else None
+        c, w = out["char"]["dev_accuracy"]["mean"], out["word"]["dev_accuracy"]["mean"]
+        out["word_minus_char_accuracy"] = w - c if c is not None and w is not None else None
+        summary[task] = out
+    return summary
+
+
+def _fmt(stat: dict[str, float | None], scale: float = 1.0, digits: int = 2) -> str:
+    if stat["mean"] is None:
+        return "-"
+    return f"{stat['mean'] * scale:.{digits}f} ± {stat['sd'] * scale:.{digits}f}"
+
+
+def _ratio(value: float | None) -> str:
+    return f"{value:.2f}x" if value else "-"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The comparison as a markdown table with the setup above it."""
+    setup = report["setup"]
+    lines = [
+        "# Word vs char model",
+        "",
+        *(f"- {k} model: `{setup[f'{k}_model']}` ({setup['tokenizers'][k]}-level tokenizer, "
+          f"vocab {setup['vocab_sizes'][k]})" for k in KINDS),
+        f"- architecture: {json.dumps(setup['architecture'])}",
+        f"- seeds {setup['seeds']}; lr {setup['config']['lr']}, epochs {setup['config']['epochs']}, "
+        f"batch {setup['config']['batch_size']} (dev {setup['config']['eval_batch_size']}), maxlen {setup['config']['maxlen']}, "
+        f"pooling {setup['config']['pooling']}, patience {setup['config']['patience']}",
+        "- mean ± sample sd over seeds; accuracy and macro-F1 in % on dev; examples/s of the "
+        "model alone (training steps; the fastest dev pass of each run), length-bucketed batches",
+        "",
+        "| task | model | tokens/example | dev accuracy | dev macro-F1 | train ex/s | inference ex/s |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for task, s in report["summary"].items():
+        for kind in KINDS:
+            k = s[kind]
+            tokens = f"{k['tokens_per_example']:.1f}" if k["tokens_per_example"] else "-"
+            lines.append(f"| {task} | {kind} | {tokens} | {_fmt(k['dev_accuracy'], 100)} | "
+                         f"{_fmt(k['dev_macro_f1'], 100)} | {_fmt(k['train_examples_per_s'], digits=1)} | "
+                         f"{_fmt(k['inference_examples_per_s'], digits=1)} |")
+    lines += ["", "| task | majority baseline | word − char accuracy | word/char train speed | "
+              "word/char inference speed |", "|---|---:|---:|---:|---:|"]
+    for task, s in report["summary"].items():
+        base = f"{s['majority_baseline'] * 100:.2f}" if s["majority_baseline"] is not None else "-"
+        delta = s["word_minus_char_accuracy"]
+        train, infer = (s[f"word_vs_char_{m}"] for m in ("train_examples_per_s", "inference_examples_per_s"))
+        lines.append(f"| {task} | {base} | {'-' if delta is None else f'{delta * 100:+.2f}'} | "
+                     f"{_ratio(train)} | {_ratio(infer)} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(report: dict[str, Any], path: Path) -> None:
+    """Two panels: dev accuracy (with the majority baseline) and inference examples/s."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    summary = report["summary"]
+    tasks = list(summary)
+    xs = range(len(tasks))
+    fig, (acc_ax, speed_ax) = plt.subplots(1, 2, figsize=(4 + 2.5 * len(tasks), 4))
+    for i, kind in enumerate(KINDS):
+        offset = [x + (i - 0.5) * 0.38 for x in xs]
+        for ax, metric, scale in ((acc_ax, "dev_accuracy", 100), (speed_ax, "inference_examples_per_s", 1)):
+            stats = [summary[t][kind][metric] for t in tasks]
+            ax.bar(offset, [(s["mean"] or 0) * scale for s in stats], 0.38, label=f"{kind} model",
+                   yerr=[(s["sd"] or 0) * scale for s in stats], capsize=4, color=f"C{i}")
+    for x, task in zip(xs, tasks):
+        base = summary[task]["majority_baseline"]
+        if base is not None:
+            acc_ax.hlines(base * 100, x - 0.4, x + 0.4, colors="k", linestyles="dashed",
+                          label="majority class" if x == 0 else None)
+        ratio = summary[task]["word_vs_char_inference_examples_per_s"]
+        if ratio:
+            top = max(summary[task][k]["inference_examples_per_s"]["mean"] or 0 for k in KINDS)
+            speed_ax.annotate(f"{ratio:.2f}x", (x, top), ha="center", va="bottom")
+    for ax, title in ((acc_ax, "dev accuracy (%)"), (speed_ax, "inference examples/s")):
+        ax.set_xticks(list(xs), tasks)
+        ax.set_title(title)
+        ax.margins(y=0.15)
+    handles, labels = acc_ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9)
+    fig.suptitle(f"word vs char, mean ± sd over seeds {report['setup']['seeds']}")
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def compare(
+    char_model: str | Path,
+    word_model: str | Path,
+    tasks: Sequence[str | TaskSpec],
+    seeds: Sequence[int],
+    data: str | Path | None,
+    config: FinetuneConfig,
+    out_dir: str | Path,
+) -> dict[str, Any]:
+    """Finetune both models on every task with every seed; write and return the comparison."""
+    models = {"char": load_pretrained(char_model), "word": load_pretrained(word_model)}
+    check_same_architecture(models["char"], models["word"])
+    out = Path(out_dir)
+    runs = []
+    for task in tasks:
+        task_data = load_task(task, data)
+        name = task_data.spec.name
+        for kind, model in models.items():
+            encoded = encode_task(model.tokenizer, task_data, config)
+            for seed in seeds:
+                print(f"== {name}, {kind} model, seed {seed}", file=sys.stderr)
+                run_out = out / name / kind / f"seed{seed}"
+                result = finetune(model, task_data, encoded, replace(config, seed=seed), run_out)
+                runs.append({**result, "model_role": kind})
+    report = {
+        "setup": {"char_model": str(models["char"].path), "word_model": str(models["word"].path),
+                  "tokenizers": {k: m.kind for k, m in models.items()},
+                  "vocab_sizes": {k: m.config["vocab_size"] for k, m in models.items()},
+                  "architecture": architecture(models["char"].config), "seeds": list(seeds),
+                  "config": {k: v for k, v in vars(config).items() if k != "seed"}},
+        "summary": summarize(runs),
+        "runs": [{k: r[k] for k in ("task", "model_role", "tokenizer", "dev_accuracy", "dev_macro_f1",
+                                    "train_examples_per_s", "inference_examples_per_s", "best")}
+                 | {"seed": r["config"]["seed"]} for r in runs],
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "comparison.json").write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n",
+                                         encoding="utf-8")
+    (out / "comparison.md").write_text(markdown(report), encoding="utf-8")
+    plot(report, out / "comparison.png")
+    return report
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def add_cli(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Finetune a char model and a word model of the same architecture with the same seeds "
+        "and budgets on CLUE tasks; write comparison.md, comparison.json and comparison.png."
+    )
+    parser.add_argument("--char-model", required=True, help="char-level model directory")
+    parser.add_argument("--word-model", required=True, help="word-level model directory")
+    parser.add_argument("--data", required=True, help="data root holding clue/<task>/")
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--tasks", default="tnews,ocnli",
+                        help=f"comma-separated, from {', '.join(TASKS)} (default %(default)s)")
+    parser.add_argument("--seeds", type=_int_list, default=[1, 2, 3],
+                        help="comma-separated seeds (default 1,2,3)")
+    parser.add_argument("--predict-test", action="store_true", help="also predict each test file")
+    add_config_options(parser)
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown or not tasks:
+        raise UserError(f"unknown task(s) {', '.join(unknown) or '(none)'}: choose from {', '.join(TASKS)}")
+    if not args.seeds:
+        raise UserError("--seeds needs at least one seed")
+    config = config_from_args(args, predict_test=args.predict_test)
+    report = compare(args.char_model, args.word_model, tasks, args.seeds, args.data, config, args.out)
+    print(markdown(report))
+    print(f"written: {args.out}/comparison.md, comparison.json, comparison.png")
+    return 0

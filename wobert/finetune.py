@@ -1,0 +1,494 @@
+"""Finetune a pretrained BERT (a wobert export or any Google-format checkpoint) on a task.
+
+``load_pretrained`` reads a model directory (bert_config.json, vocab.txt, bert_model.ckpt*,
+and tokenizer_config.json for a word model) and refuses a vocab that does not match the model.
+``encode_task`` tokenizes every split once (``encode_batch``); ``finetune`` trains a pooled or
+[CLS] softmax classifier with AdamW, evaluates on dev, stops early, keeps the best weights in
+memory, predicts the test file and writes ``result.json``. Batches group examples of similar
+length and are padded to their longest member, so shorter (word-level) sequences cost less.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Sequence
+
+from tqdm import tqdm
+
+from wobert.backend import TruncatedNormal, adamw, build_bert, keras, np, set_seed, tf
+from wobert.cli import UserError
+from wobert.model import ARCHITECTURE, find_bert_checkpoint
+from wobert.tasks import TASKS, Split, TaskData, TaskSpec, holdout, load_task, predictions_file, write_predictions
+from wobert.tokenizer import CONFIG_FILE, VOCAB_FILE, BaseTokenizer, CharTokenizer, Tokenizer
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Hyper-parameters and budgets of one finetuning run."""
+
+    lr: float = 2e-5
+    epochs: int = 3
+    batch_size: int = 32
+    eval_batch_size: int = 128  # dev/test batches (inference speed is measured on dev)
+    maxlen: int = 128
+    seed: int = 42
+    pooling: str = "pool"  # "pool": BERT's tanh pooler on [CLS]; "cls": the raw [CLS] vector
+    dropout: float = 0.1
+    weight_decay: float = 0.01
+    warmup: float = 0.1  # share of the steps with a linear warm-up
+    clipnorm: float = 1.0
+    patience: int = 2  # evaluations without a better dev accuracy before stopping
+    eval_every: int = 0  # steps between dev evaluations; 0: once per epoch
+    max_train: int | None = None  # use only the first N training examples
+    max_dev: int | None = None  # use only the first N dev examples
+    predict_test: bool = True
+    save_model: bool = False  # also write the best weights to OUT/best_model.weights.h5
+
+    def __post_init__(self) -> None:
+        if min(self.epochs, self.batch_size, self.eval_batch_size, self.patience) < 1 or self.maxlen < 2:
+            raise UserError("epochs, batch sizes and patience must be >= 1, maxlen >= 2")
+        if self.lr < 0 or not 0 <= self.dropout < 1 or not 0 <= self.warmup <= 1 or self.eval_every < 0:
+            raise UserError("lr and eval_every must be >= 0, dropout in [0, 1), warmup in [0, 1]")
+        if self.pooling not in ("pool", "cls"):
+            raise UserError(f"pooling must be 'pool' or 'cls', not {self.pooling!r}")
+
+
+@dataclass
+class PretrainedModel:
+    """A model directory: its BERT config, checkpoint prefix and matching tokenizer."""
+
+    path: Path
+    config: dict[str, Any]
+    checkpoint: str | None  # None: random initialisation (benchmarks)
+    tokenizer: BaseTokenizer
+    kind: str  # the tokenizer's level: "word" or "char"
+
+
+@dataclass
+class Encoded:
+    """Token ids of one split (unpadded), gold label indices (``None`` if unlabelled) and ids."""
+
+    token_ids: list[list[int]]
+    segment_ids: list[list[int]]
+    labels: np.ndarray | None
+    ids: list[Any]
+    lengths: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.lengths = np.array([len(t) for t in self.token_ids], dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.token_ids)
+
+
+def load_pretrained(model_dir: str | Path) -> PretrainedModel:
+    """Read a model directory and check that its tokenizer's vocab fits the model's embedding."""
+    path = Path(model_dir)
+    config, checkpoint = find_bert_checkpoint(path)
+    tokenizer = load_tokenizer(path)
+    if tokenizer.vocab_size != config["vocab_size"]:
+        raise UserError(
+            f"{path}: the tokenizer's vocab.txt has {tokenizer.vocab_size} tokens but "
+            f"bert_config.json says vocab_size {config['vocab_size']}: vocab and model do not match"
+        )
+    return PretrainedModel(path, config, checkpoint, tokenizer, tokenizer.level)
+
+
+def load_tokenizer(model_dir: str | Path) -> BaseTokenizer:
+    """The tokenizer saved with a model (tokenizer_config.json), else BERT's char tokenizer."""
+    path = Path(model_dir)
+    if (path / CONFIG_FILE).is_file():
+        return Tokenizer.load(path)
+    if not (path / VOCAB_FILE).is_file():
+        raise FileNotFoundError(f"{path}: no {VOCAB_FILE}")
+    return CharTokenizer(path / VOCAB_FILE)
+
+
+def encode_split(tokenizer: BaseTokenizer, split: Split, maxlen: int, data: TaskData,
+                 limit: int | None = None) -> Encoded:
+    """Tokenize a split in one ``encode_batch`` call; labels become indices into ``data.labels``."""
+    examples = split.examples[:limit] if limit else split.examples
+    sub = Split(split.path, examples)
+    pairs = tokenizer.encode_batch(sub.texts(), sub.pairs(), maxlen=maxlen)
+    labels = np.array(data.label_ids(sub), dtype=np.int32) if sub.labelled else None
+    return Encoded([p[0] for p in pairs], [p[1] for p in pairs], labels, sub.ids())
+
+
+def encode_task(tokenizer: BaseTokenizer, data: TaskData, config: FinetuneConfig) -> dict[str, Encoded]:
+    """Encode train, dev and (if wanted) test once; a task without dev holds out 10% of train."""
+    train, dev = data.train, data.dev
+    if train is None:
+        raise UserError(f"task {data.spec.name} has no training file (looked for "
+                        f"{', '.join(data.spec.train)}): give --train FILE")
+    if dev is None:
+        train, dev = holdout(train, 0.1, seed=0)
+    for split in (train, dev):
+        if not len(split):
+            raise UserError(f"{split.path}: no examples to train or evaluate on")
+    encoded = {
+        "train": encode_split(tokenizer, train, config.maxlen, data, config.max_train),
+        "dev": encode_split(tokenizer, dev, config.maxlen, data, config.max_dev),
+    }
+    if config.predict_test and data.test is not None and len(data.test):
+        encoded["test"] = encode_split(tokenizer, data.test, config.maxlen, data)
+    return encoded
+
+
+def build_classifier(model: PretrainedModel, num_labels: int, pooling: str = "pool",
+                     dropout: float = 0.1) -> keras.Model:
+    """BERT from the checkpoint + dropout + softmax over ``num_labels`` on the pooled or [CLS] vector."""
+    bert = build_bert(model.config, model.checkpoint, with_pool=pooling == "pool").model
+    x = bert.output
+    if pooling == "cls":
+        x = keras.layers.Lambda(lambda h: h[:, 0], name="CLS")(x)
+    x = keras.layers.Dropout(dropout, name="Classifier-Dropout")(x)
+    probs = keras.layers.Dense(num_labels, activation="softmax",
+                               kernel_initializer=TruncatedNormal(0.02), name="Classifier")(x)
+    return keras.Model(bert.inputs, probs)
+
+
+def length_batches(lengths: np.ndarray, batch_size: int,
+                   rng: np.random.RandomState | None = None) -> list[np.ndarray]:
+    """Index batches of similar lengths. With ``rng`` (training): shuffle, sort by length within
+    chunks of 50 batches, shuffle the batches; without: sorted by length over the whole split."""
+    if rng is None:
+        order = np.argsort(lengths, kind="stable")
+        return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    order, chunk, batches = rng.permutation(len(lengths)), batch_size * 50, []
+    for start in range(0, len(order), chunk):
+        part = order[start:start + chunk]
+        part = part[np.argsort(lengths[part], kind="stable")]
+        batches += [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def pad_batch(sequences: Sequence[Sequence[int]], index: np.ndarray) -> np.ndarray:
+    """The selected sequences as an int32 array padded with 0 to the longest of them."""
+    rows = [sequences[i] for i in index]
+    out = np.zeros((len(rows), max(map(len, rows))), dtype=np.int32)
+    for row, seq in zip(out, rows):
+        row[:len(seq)] = seq
+    return out
+
+
+def batch_inputs(encoded: Encoded, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return pad_batch(encoded.token_ids, index), pad_batch(encoded.segment_ids, index)
+
+
+SPEC = tf.TensorSpec([None, None], tf.int32)
+
+
+def make_predict_fn(model: keras.Model) -> Any:
+    """A traced forward pass for any batch shape."""
+    return tf.function(lambda t, s: model([t, s], training=False), input_signature=[SPEC, SPEC])
+
+
+def predict(predict_fn: Any, encoded: Encoded, batch_size: int) -> tuple[np.ndarray, float]:
+    """Class probabilities in the split's order and the seconds the forward passes took."""
+    batches = length_batches(encoded.lengths, batch_size)
+    predict_fn(*batch_inputs(encoded, batches[0][:1]))  # trace outside the timing
+    probs: np.ndarray | None = None
+    start = time.perf_counter()
+    for index in batches:
+        out = predict_fn(*batch_inputs(encoded, index)).numpy()
+        if probs is None:
+            probs = np.zeros((len(encoded), out.shape[-1]), dtype=np.float32)
+        probs[index] = out
+    return probs, time.perf_counter() - start
+
+
+def accuracy_and_macro_f1(gold: np.ndarray, pred: np.ndarray) -> tuple[float, float]:
+    """Accuracy, and F1 averaged over the classes present in ``gold`` or ``pred``."""
+    f1s = []
+    for c in np.union1d(gold, pred):
+        tp = np.sum((pred == c) & (gold == c))
+        f1s.append(2 * tp / (np.sum(pred == c) + np.sum(gold == c)))
+    return float(np.mean(gold == pred)), float(np.mean(f1s))
+
+
+def majority_baseline(train: Encoded, dev: Encoded) -> float:
+    """Dev accuracy of always answering the most frequent training label."""
+    return float(np.mean(dev.labels == np.bincount(train.labels).argmax()))
+
+
+def make_train_step(model: keras.Model, optimizer: Any) -> Any:
+    """A traced optimizer step on the mean cross-entropy of a batch."""
+    variables = model.trainable_variables
+
+    @tf.function(input_signature=[SPEC, SPEC, tf.TensorSpec([None], tf.int32)])
+    def step(tokens: tf.Tensor, segments: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            probs = model([tokens, segments], training=True)
+            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(labels, probs))
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return loss
+
+    return step
+
+
+def evaluate(predict_fn: Any, dev: Encoded, batch_size: int) -> tuple[float, float, float]:
+    """Dev accuracy, macro-F1 and the seconds the forward passes took."""
+    probs, seconds = predict(predict_fn, dev, batch_size)
+    return (*accuracy_and_macro_f1(dev.labels, probs.argmax(-1)), seconds)
+
+
+@dataclass
+class TrainLog:
+    """What a training loop saw: dev evaluations, the best one and its weights, timings."""
+
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best: dict[str, Any] = field(default_factory=lambda: {"accuracy": -1.0})
+    best_weights: list[np.ndarray] | None = None
+    stopped_early: bool = False
+    steps: int = 0
+    trained: int = 0  # examples in the timed steps
+    train_seconds: float = 0.0
+    dev_seconds: float = math.inf  # the fastest dev pass: the least disturbed by noise
+
+
+def train_classifier(classifier: keras.Model, train: Encoded, dev: Encoded,
+                     config: FinetuneConfig, desc: str = "") -> TrainLog:
+    """AdamW with warm-up and linear decay; evaluate every ``eval_every`` steps (or epoch),
+    stop after ``patience`` evaluations without a better dev accuracy, keep the best weights."""
+    steps_per_epoch = math.ceil(len(train) / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    optimizer = adamw(config.lr, config.weight_decay, int(config.warmup * total_steps),
+                      total_steps, clipnorm=config.clipnorm)
+    train_step, predict_fn = make_train_step(classifier, optimizer), make_predict_fn(classifier)
+    eval_every = config.eval_every or steps_per_epoch
+    rng = np.random.RandomState(config.seed)
+    log, waited, losses = TrainLog(best_weights=classifier.get_weights()), 0, []
+    for epoch in range(1, config.epochs + 1):
+        bar = tqdm(length_batches(train.lengths, config.batch_size, rng), disable=None,
+                   desc=f"{desc} epoch {epoch}/{config.epochs}", file=sys.stderr)
+        for index in bar:
+            tick = time.perf_counter()
+            losses.append(float(train_step(*batch_inputs(train, index), train.labels[index])))
+            if log.steps:  # the first step traces the graph: leave it out of the speed
+                log.train_seconds += time.perf_counter() - tick
+                log.trained += len(index)
+            log.steps += 1
+            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
+            if log.steps % eval_every and log.steps != total_steps:
+                continue
+            acc, f1, seconds = evaluate(predict_fn, dev, config.eval_batch_size)
+            log.dev_seconds = min(log.dev_seconds, seconds)
+            log.history.append({"epoch": epoch, "step": log.steps, "loss": float(np.mean(losses)),
+                                "dev_accuracy": acc, "dev_macro_f1": f1})
+            losses = []
+            waited = waited + 1 if acc <= log.best["accuracy"] else 0
+            if not waited:
+                log.best = {"accuracy": acc, "macro_f1": f1, "step": log.steps, "epoch": epoch}
+                log.best_weights = classifier.get_weights()
+            bar.write(f"step {log.steps}: dev accuracy {acc:.4f}, macro-F1 {f1:.4f}"
+                      + ("" if waited else " (best)"), file=sys.stderr)
+            log.stopped_early = waited >= config.patience
+            if log.stopped_early:
+                break
+        bar.close()
+        if log.stopped_early:
+            break
+    return log
+
+
+def finetune(
+    model: PretrainedModel,
+    data: TaskData,
+    encoded: dict[str, Encoded],
+    config: FinetuneConfig,
+    out_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """Train, restore the weights of the best dev evaluation, measure speed, predict test.
+
+    Writes ``result.json`` (and ``<task>_predict.json`` for a test file) to ``out_dir`` when
+    given; returns the result dict.
+    """
+    maxpos = model.config.get("max_position_embeddings", 512)
+    if config.maxlen > maxpos:
+        raise UserError(f"maxlen {config.maxlen} exceeds the model's max_position_embeddings {maxpos}")
+    train, dev = encoded["train"], encoded["dev"]
+    started = time.perf_counter()
+    keras.backend.clear_session()
+    set_seed(config.seed)
+    classifier = build_classifier(model, len(data.labels), config.pooling, config.dropout)
+    log = train_classifier(classifier, train, dev, config, f"{data.spec.name} {model.kind}")
+    classifier.set_weights(log.best_weights)
+    predict_fn = make_predict_fn(classifier)
+    acc, f1, seconds = evaluate(predict_fn, dev, config.eval_batch_size)
+    result: dict[str, Any] = {
+        "task": data.spec.name,
+        "model": str(model.path),
+        "tokenizer": model.kind,
+        "architecture": architecture(model.config),
+        "config": asdict(config),
+        "data": data.summary(),
+        "labels": data.labels,
+        "examples": {k: len(v) for k, v in encoded.items()},
+        "majority_baseline": majority_baseline(train, dev),
+        "dev_accuracy": acc,
+        "dev_macro_f1": f1,
+        "best": log.best,
+        "stopped_early": log.stopped_early,
+        "steps": log.steps,
+        "history": log.history,
+        "tokens_per_example": {k: float(v.lengths.mean()) for k, v in encoded.items()},
+        # examples that reach maxlen (most of them were cut)
+        "share_at_maxlen": {k: float(np.mean(v.lengths >= config.maxlen)) for k, v in encoded.items()},
+        "train_examples_per_s": log.trained / log.train_seconds if log.train_seconds else None,
+        "inference_examples_per_s": len(dev) / min(log.dev_seconds, seconds),
+    }
+    out = Path(out_dir) if out_dir is not None else None
+    if "test" in encoded:
+        result.update(predict_test_split(predict_fn, encoded["test"], data, config.eval_batch_size, out))
+    result["wall_s"] = time.perf_counter() - started
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        if config.save_model:
+            classifier.save_weights(str(out / "best_model.weights.h5"))
+        (out / "result.json").write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n",
+                                         encoding="utf-8")
+    return result
+
+
+def predict_test_split(predict_fn: Any, test: Encoded, data: TaskData, batch_size: int,
+                 out: Path | None) -> dict[str, Any]:
+    """Predict the test split: write ``<task>_predict.json`` to ``out``; score it if labelled."""
+    pred = predict(predict_fn, test, batch_size)[0].argmax(-1)
+    result: dict[str, Any] = {}
+    if test.labels is not None:
+        result["test_accuracy"], result["test_macro_f1"] = accuracy_and_macro_f1(test.labels, pred)
+    if out is not None:
+        path = write_predictions(out / predictions_file(data.spec.name), test.ids,
+                                 [data.labels[i] for i in pred])
+        result["predictions"] = str(path)
+    return result
+
+
+def architecture(config: dict[str, Any]) -> dict[str, Any]:
+    """The architecture keys of a BERT config (everything but the vocabulary and dropout)."""
+    return {k: config.get(k) for k in ARCHITECTURE + ("hidden_act",)}
+
+
+# ---------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------
+
+
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by ``wobert finetune`` and ``wobert compare`` (hyper-parameters, budgets)."""
+    d = FinetuneConfig()
+    g = parser.add_argument_group("training")
+    g.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (default %(default)s)")
+    g.add_argument("--epochs", type=int, default=d.epochs, help="default %(default)s")
+    g.add_argument("--batch-size", type=int, default=d.batch_size, help="training batch (default %(default)s)")
+    g.add_argument("--eval-batch-size", type=int, default=d.eval_batch_size,
+                   help="dev/test batch; inference speed is measured with it (default %(default)s)")
+    g.add_argument("--maxlen", type=int, default=d.maxlen,
+                   help="tokens per example incl. [CLS]/[SEP]; longer ones are truncated (default %(default)s)")
+    g.add_argument("--pooling", choices=("pool", "cls"), default=d.pooling,
+                   help="classify BERT's pooled output or the raw [CLS] vector (default %(default)s)")
+    g.add_argument("--dropout", type=float, default=d.dropout, help="default %(default)s")
+    g.add_argument("--weight-decay", type=float, default=d.weight_decay, help="default %(default)s")
+    g.add_argument("--warmup", type=float, default=d.warmup,
+                   help="share of steps with linear warm-up (default %(default)s)")
+    g.add_argument("--patience", type=int, default=d.patience,
+                   help="stop after this many dev evaluations without improvement (default %(default)s)")
+    g.add_argument("--eval-every", type=int, default=d.eval_every, metavar="STEPS",
+                   help="evaluate on dev every STEPS steps (default: once per epoch)")
+    g.add_argument("--max-train", type=int, default=None, metavar="N",
+                   help="train on the first N examples only (quick runs)")
+    g.add_argument("--max-dev", type=int, default=None, metavar="N",
+                   help="evaluate on the first N dev examples only")
+
+
+def config_from_args(args: argparse.Namespace, **overrides: Any) -> FinetuneConfig:
+    """A FinetuneConfig from parsed options (fields absent from ``args`` keep their defaults)."""
+    names = {f.name for f in fields(FinetuneConfig)}
+    values = {k: v for k, v in vars(args).items() if k in names}
+    return FinetuneConfig(**{**values, **overrides})
+
+
+def add_cli(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Finetune a pretrained model (a `wobert pretrain` export or any Google-format BERT "
+        "checkpoint directory) on a CLUE task or on your own JSONL/TSV files. Writes "
+        "result.json (dev accuracy, macro-F1, examples/s, tokens per example) and "
+        "<task>_predict.json for an unlabelled test file."
+    )
+    parser.add_argument("--model", required=True, help="model directory (bert_config.json, vocab.txt, bert_model.ckpt)")
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--task", default="custom",
+                        help=f"{', '.join(TASKS)} or custom (your files, named by --train/--dev/--test "
+                             "and the field options); default %(default)s")
+    parser.add_argument("--data", help="data root holding clue/<task>/ (or the task directory itself)")
+    parser.add_argument("--train", help="training file (.json/.jsonl lines or .tsv with a header)")
+    parser.add_argument("--dev", help="dev file (default: the task's dev.json; without one, 10%% of train)")
+    parser.add_argument("--test", help="test file to predict")
+    parser.add_argument("--labels", help="labels.json fixing the label set (default: the task's)")
+    parser.add_argument("--text-field", help="field of the text (custom default: text)")
+    parser.add_argument("--pair-field", help="field of the second text of a pair task")
+    parser.add_argument("--label-field", help="field of the label (default: label)")
+    parser.add_argument("--id-field", help="field of the example id in test files (default: id)")
+    parser.add_argument("--seed", type=int, default=FinetuneConfig.seed, help="default %(default)s")
+    parser.add_argument("--no-test", action="store_true", help="do not predict the test file")
+    parser.add_argument("--save-model", action="store_true",
+                        help="write the best weights to OUT/best_model.weights.h5")
+    add_config_options(parser)
+
+
+def task_spec_from_args(args: argparse.Namespace) -> TaskSpec:
+    """The named CLUE task, or a custom one, with any field names overridden."""
+    if args.task == "custom":
+        if not args.train:
+            raise UserError("a custom task needs --train FILE (or --task one of " + ", ".join(TASKS) + ")")
+        spec = TaskSpec("custom", "text")
+    elif args.task in TASKS:
+        spec = TASKS[args.task]
+    else:
+        raise UserError(f"unknown task {args.task!r}: choose one of {', '.join(TASKS)} or custom")
+    changes = {k: getattr(args, k) for k in ("text_field", "pair_field", "label_field", "id_field")
+               if getattr(args, k)}
+    return replace(spec, **changes)
+
+
+def load_task_from_args(args: argparse.Namespace, spec: TaskSpec) -> TaskData:
+    if args.data is None and not args.train:
+        raise UserError("give --data DIR (holding clue/<task>/) or --train FILE")
+    data = load_task(spec, args.data, train=args.train, dev=args.dev, test=args.test,
+                     labels=args.labels)
+    for name in ("train", "dev", "test"):
+        split = getattr(data, name)
+        for reason, count in (split.skipped.items() if split else ()):
+            print(f"{split.path}: skipped {count} rows ({reason})", file=sys.stderr)
+    return data
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    spec = task_spec_from_args(args)
+    model = load_pretrained(args.model)
+    data = load_task_from_args(args, spec)
+    config = config_from_args(args, predict_test=not args.no_test)
+    encoded = encode_task(model.tokenizer, data, config)
+    result = finetune(model, data, encoded, config, args.out)
+    print(f"{spec.name} ({model.kind} model): dev accuracy {result['dev_accuracy']:.4f}, "
+          f"macro-F1 {result['dev_macro_f1']:.4f} (majority baseline "
+          f"{result['majority_baseline'] or float('nan'):.4f}); "
+          f"{result['tokens_per_example']['dev']:.1f} tokens/example; "
+          f"train {result['train_examples_per_s'] or 0:.1f} ex/s, "
+          f"inference {result['inference_examples_per_s']:.1f} ex/s -> {args.out}/result.json")
+    return 0
+
+
+def task_script(task: str, argv: Sequence[str] | None = None, **defaults: Any) -> int:
+    """Entry of ``finetune/<task>.py``: ``wobert finetune --task TASK`` with the task's defaults
+    (e.g. ``maxlen=64``) placed before the user's options, which override them."""
+    from wobert.cli import main
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    preset = [f"--{k.replace('_', '-')}={v}" for k, v in defaults.items()]
+    return main(["finetune", "--task", task, *preset, *argv])
