@@ -121,3 +121,23 @@ def test_initialising_model_keeps_its_architecture(char_model):
     assert config["hidden_dropout_prob"] == 0.0 and checkpoint.endswith("bert_model.ckpt")
     with pytest.raises(ValueError, match="model.hidden_size=64 differs from .*bert_config.json"):
         init_config(char_dir, {"hidden_size": 64})
+
+
+@pytest.mark.parametrize("keep_file", [True, False])
+def test_word_model_from_a_char_model_trained_on_the_kept_tokens(char_model, tmp_path, keep_file):
+    """The char model's vocab is the word vocab's base already (e.g. the simplified vocab):
+    keep_tokens, which point into the original vocab, must not be applied again."""
+    base, char_dir = char_model
+    compound = [[5, 6], [29]]
+    vocab = word_vocab(tmp_path / "words", base, list(range(30)), compound)
+    if keep_file:
+        (vocab.directory / "keep_tokens.json").write_text(json.dumps(list(range(100, 130))))
+    else:
+        (vocab.directory / "keep_tokens.json").unlink()
+    word = init_from_bert(char_dir, read_vocabulary(vocab.directory))
+    char = tf.train.load_checkpoint(str(char_dir / "bert_model.ckpt")).get_tensor(
+        "bert/embeddings/word_embeddings")
+    ours = word.transformer.layers["Embedding-Token"].get_weights()[0]
+    np.testing.assert_allclose(ours[:30], char, atol=1e-7)
+    np.testing.assert_allclose(ours[30], char[[5, 6]].mean(0), atol=1e-7)
+    np.testing.assert_allclose(ours[31], char[29], atol=1e-7)

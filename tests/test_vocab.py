@@ -273,3 +273,13 @@ def test_corpus_words_beat_jieba_words_on_held_out_text(tmp_path, shared_data, b
     assert stats["vs_jieba_recipe"] < 0
     assert stats["tokenizers"]["word"]["tokens_per_char"] < \
         stats["tokenizers"]["jieba recipe (as many words)"]["tokens_per_char"]
+
+
+def test_a_vocab_without_words_is_a_char_vocab(tmp_path, small_corpus, small_base):
+    from wobert.tokenizer import BaseTokenizer, CharTokenizer
+
+    out = tmp_path / "chars"
+    build_vocab(VocabSpec(base_vocab=str(small_base), corpus=[str(small_corpus)], num_words=0,
+                          curve=[0]), out)
+    assert json.loads((out / "compound_tokens.json").read_text()) == []
+    assert isinstance(BaseTokenizer.load(out), CharTokenizer)

@@ -484,9 +484,13 @@ def _corpus_stats(spec: VocabSpec, counts: CorpusCounts) -> dict[str, Any]:
 
 def _write_vocab_files(out: Path, spec: VocabSpec, vocab: dict[str, int], user_words: list,
                        base: Base, compound: list[list[int]]) -> None:
-    """vocab.txt, tokenizer_config.json, keep_tokens.json (with a base vocab.txt), compound_tokens.json."""
+    """vocab.txt, tokenizer_config.json (char level when no word was added), keep_tokens.json
+    (with a base vocab.txt), compound_tokens.json."""
     out.mkdir(parents=True, exist_ok=True)
-    Tokenizer(vocab, do_lower_case=spec.do_lower_case, user_words=user_words).save(out)
+    if compound or user_words:
+        Tokenizer(vocab, do_lower_case=spec.do_lower_case, user_words=user_words).save(out)
+    else:  # no words: a character vocabulary, tokenized as BERT does
+        CharTokenizer(vocab, do_lower_case=spec.do_lower_case).save(out)
     if base.keep_tokens is not None:
         _write_json(out / "keep_tokens.json", base.keep_tokens, indent=None)
     else:
