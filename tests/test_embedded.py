@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import json
 
-from wobert.embedded import peoples_daily, sentiment_examples, sentiment_splits, strip_tags, write_sentiment_task
+from wobert.embedded import (
+    peoples_daily, sentiment_examples, sentiment_splits, strip_tags, write_corpus, write_sentiment_task,
+)
 
 
 def test_strip_tags():
@@ -43,3 +45,13 @@ def test_write_sentiment_task(tmp_path):
     assert {r["label"] for r in rows} == {"negative", "positive"}
     labels = [json.loads(line)["label"] for line in open(tmp_path / "labels.json", encoding="utf-8")]
     assert labels == ["negative", "positive"]
+
+
+def test_corpus_holds_peoples_daily_and_only_the_training_reviews(tmp_path):
+    counts = write_corpus(tmp_path / "corpus.txt", seed=3)
+    lines = (tmp_path / "corpus.txt").read_text(encoding="utf-8").split("\n")[:-1]
+    splits = sentiment_splits(seed=3)
+    assert counts == {"peoples_daily": len(lines) - len(splits["train"]), "reviews": len(splits["train"])}
+    assert lines[0] == next(peoples_daily())
+    held_out = {t for t, _ in splits["dev"] + splits["test"]}
+    assert not held_out & set(lines[counts["peoples_daily"]:])

@@ -89,12 +89,17 @@ def write_sentiment_task(out_dir: str | Path, seed: int = 12345) -> dict[str, in
     return sizes
 
 
-def write_peoples_daily(path: str | Path) -> int:
-    """Write the People's Daily paragraphs to a text file, one per line; return the count."""
+def write_corpus(path: str | Path, seed: int = 12345) -> dict[str, int]:
+    """Write the pretraining corpus, one paragraph per line: People's Daily, then the
+    training reviews of ``sentiment_splits(seed)`` (never their dev or test reviews)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    count = 0
+    counts = {"peoples_daily": 0, "reviews": 0}
     with open(path, "w", encoding="utf-8") as f:
-        for count, text in enumerate(peoples_daily(), 1):
+        for text in peoples_daily():
             f.write(text + "\n")
-    return count
+            counts["peoples_daily"] += 1
+        for text, _ in sentiment_splits(seed)["train"]:
+            f.write(text + "\n")
+            counts["reviews"] += 1
+    return counts

