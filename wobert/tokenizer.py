@@ -59,21 +59,18 @@ def _char_class(ranges: Iterable[tuple[int, int]]) -> re.Pattern:
     return re.compile("[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in ranges) + "]")
 
 
-_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
-
-
 @functools.lru_cache(maxsize=1)
-def _combining_marks() -> tuple[re.Pattern, re.Pattern, dict[int, None]]:
-    """Characters of category Mn (planes 0-3 and 14 hold them all): a regex for those in
-    the BMP, one for the rest (slower; run only on texts with astral characters), and a
-    ``str.translate`` table that deletes them all."""
+def _combining_marks() -> tuple[re.Pattern, dict[int, None]]:
+    """Characters of category Mn (planes 0-3 and 14 hold them all): a regex matching those
+    in the BMP or any astral character (where the rest lie), and a ``str.translate`` table
+    that deletes them all."""
     marks = [c for block in (range(0x40000), range(0xE0000, 0xF0000)) for c in block
              if unicodedata.category(chr(c)) == "Mn"]
     ranges = [(group[0][1], group[-1][1]) for _, group in
               itertools.groupby(enumerate(marks), key=lambda p: p[1] - p[0])
               for group in [list(group)]]
-    return (_char_class(r for r in ranges if r[1] < 0x10000),
-            _char_class(r for r in ranges if r[1] >= 0x10000), dict.fromkeys(marks))
+    bmp = [r for r in ranges if r[1] < 0x10000]
+    return _char_class(bmp + [(0x10000, 0x10FFFF)]), dict.fromkeys(marks)
 
 
 def normalize(text: str) -> str:
@@ -81,8 +78,8 @@ def normalize(text: str) -> str:
     if text.isascii():
         return text.lower()
     text = unicodedata.normalize("NFD", text.lower())
-    bmp_marks, astral_marks, delete_marks = _combining_marks()
-    if bmp_marks.search(text) or (_ASTRAL.search(text) and astral_marks.search(text)):
+    maybe_marks, delete_marks = _combining_marks()
+    if maybe_marks.search(text):
         text = text.translate(delete_marks)
     return text
 
@@ -316,17 +313,10 @@ class _Cache(dict):
 
     def joined(self, keys: list[str]) -> str:
         """The (str) values of ``keys`` joined: C speed while every key is cached."""
-        values = list(map(self.get, keys))
         try:
-            return "".join(values)
+            return "".join(map(self.get, keys))
         except TypeError:  # None: keys not seen yet
-            i = values.index(None)
-            while True:
-                values[i] = self[keys[i]]
-                try:
-                    i = values.index(None, i + 1)
-                except ValueError:
-                    return "".join(values)
+            return "".join(map(self.__getitem__, keys))
 
     def chained(self, keys: list[str]) -> list:
         """The (tuple) values of ``keys`` concatenated into a list."""
@@ -352,7 +342,7 @@ class BaseTokenizer:
         self._tokens = {i: t for t, i in token_dict.items()}
         self.unk_id, self.cls_id, self.sep_id = (token_dict[t] for t in (UNK, CLS, SEP))
         self.pad_id, self.mask_id = token_dict[PAD], token_dict[MASK]
-        self._cls, self._sep = _id_char(self.cls_id), _id_char(self.sep_id)
+        self._cls, self._sep, self._unk = map(_id_char, (self.cls_id, self.sep_id, self.unk_id))
         self._wide_ids = max(token_dict.values()) >= _SURROGATES
 
     def _vocab_id_chars(self) -> dict[str, str]:
@@ -515,7 +505,11 @@ class CharTokenizer(BaseTokenizer):
         self._word_id_chars = _Cache(
             lambda word: "".join(_id_char(self.token_to_id(t)) for t in self._word_tokens[word]),
             base=self._vocab_id_chars())
-        self._cjk_id_chars = _Cache(lambda ch: _id_char(self.token_to_id(ch)))
+        # BMP CJK character -> its id character (a str.translate table indexed by code point).
+        self._cjk_id_chars = [self._unk] * 0x10000
+        bmp_cjk = (range(a, b + 1) for a, b in _CJK_RANGES if b < 0x10000)
+        for code in itertools.chain.from_iterable(bmp_cjk):
+            self._cjk_id_chars[code] = _id_char(self.token_to_id(chr(code)))
 
     def _new_word_tokens(self, word: str) -> tuple[str, ...]:
         """WordPiece tokens; a word without pieces stays whole, as in bert4keras (id ``[UNK]``)."""
@@ -534,7 +528,7 @@ class CharTokenizer(BaseTokenizer):
         changes nothing); any other piece goes through the whole char level.
         """
         if _CJK_BMP_RUN.fullmatch(piece):
-            return "".join(map(self._cjk_id_chars.__getitem__, piece))
+            return piece.translate(self._cjk_id_chars)
         return self._text_id_chars(piece)
 
     def _text_tokens(self, text: str) -> list[str]:
