@@ -40,7 +40,7 @@ bench-tokenizer: setup  ## tokenizer MB/s vs the bert4keras+jieba reference
 bench-vocab: setup  ## word counting speed, 2 workers vs 1
 	$(PY) bench/bench_vocab.py --data $(DATA)
 
-bench-data: setup  ## TFRecord building speed, 2 workers vs 1
+bench-data: vocab  ## TFRecord building speed, 2 workers vs 1 (WoBERT vocab from `make vocab`)
 	$(PY) bench/bench_data.py --data $(DATA)
 
 bench-pretrain: setup  ## training tokens/s vs a WoBERT-style loop, share of matmul peak

@@ -1,0 +1,56 @@
+"""`wobert demo` on a budget small enough for the suite: all stages, then a continued run."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from wobert.demo import DEFAULT_CONFIG, DONE, read_config, run_demo
+
+STAGES = ("data", "vocab-char", "vocab-word", "records-char", "records-word", "pretrain-char",
+          "pretrain-word", "pretrain-char-continued", "compare")
+
+
+def tiny_config() -> dict:
+    config = read_config(DEFAULT_CONFIG)
+    config["num_words"] = 3000
+    config["pretrain"].update(steps=12, warmup_steps=2, checkpoint_every=6)
+    config["pretrain"]["model"].update(hidden_size=32, intermediate_size=64, num_attention_heads=2)
+    config["continue_steps"] = 6
+    config["finetune"].update(epochs=1, max_train=600, max_dev=300, lr=3e-3)
+    config["seeds"] = [1]
+    return config
+
+
+def test_read_config_names_the_missing_sections(tmp_path):
+    path = tmp_path / "demo.json"
+    path.write_text(json.dumps({"seed": 1, "vocab": {}}))
+    with pytest.raises(ValueError, match="missing section.*continue_steps.*finetune"):
+        read_config(path)
+
+
+def test_demo_runs_every_stage_then_continues_an_interrupted_run(tmp_path, capsys):
+    out = tmp_path / "demo"
+    report = run_demo(tiny_config(), out)
+    assert all((out / stage / DONE).is_file() for stage in STAGES)
+    printed = capsys.readouterr().out
+    assert "| sentiment | word |" in printed and "| sentiment | char |" in printed
+    assert {r["tokenizer"] for r in report["runs"]} == {"char", "word"}
+    tokens = {r: report["summary"]["sentiment"][r]["tokens_per_example"] for r in ("char", "word")}
+    assert tokens["word"] < 0.9 * tokens["char"]
+    assert (out / "compare" / "comparison.png").is_file()
+
+    # interrupted in the word model's pretraining: earlier stages are reused, its
+    # checkpoints resumed, and the stages after it run again
+    before = {s: (out / s / DONE).stat().st_mtime_ns for s in STAGES}
+    (out / "pretrain-word" / DONE).unlink()
+    shutil.rmtree(out / "pretrain-word" / "export")
+    shutil.rmtree(out / "compare")
+    run_demo(tiny_config(), out)
+    after = {s: (out / s / DONE).stat().st_mtime_ns for s in STAGES}
+    assert [s for s in STAGES if before[s] != after[s]] == ["pretrain-word", "compare"]
+    metrics = [json.loads(line) for line in open(out / "pretrain-word" / "metrics.jsonl")]
+    assert metrics[-1]["step"] == 6
+    assert "done before, reused" in capsys.readouterr().err
