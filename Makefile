@@ -38,7 +38,7 @@ bench-tokenizer: setup  ## tokenizer MB/s vs the bert4keras+jieba reference
 	$(PY) bench/bench_tokenizer.py --data $(DATA)
 
 bench-vocab: setup  ## word counting speed, 2 workers vs 1
-	$(PY) bench/bench_vocab.py --data $(DATA)
+	$(PY) bench/bench_vocab.py --data $(DATA) --repeat 5
 
 bench-data: vocab  ## TFRecord building speed, 2 workers vs 1 (WoBERT vocab from `make vocab`)
 	$(PY) bench/bench_data.py --data $(DATA)

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
-
 import pytest
 
 from wobert.demo import DEFAULT_CONFIG, DONE, read_config, run_demo

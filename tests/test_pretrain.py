@@ -305,7 +305,7 @@ def test_word_model_initialised_from_a_char_model_starts_lower_and_learns(real, 
     assert word[0]["loss"] < scratch[0]["loss"] - 1.0
     assert np.mean([r["loss"] for r in word[-10:]]) < word[0]["loss"] - 0.3
 
-    from wobert.records import load_tokenizer
+    from wobert.tokenizer import load_tokenizer
 
     tokenizer = load_tokenizer(real / "word" / "export")
     assert type(tokenizer).__name__ == "Tokenizer" and tokenizer.vocab_size == vocab_size

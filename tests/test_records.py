@@ -18,9 +18,11 @@ from wobert.corpus import iter_lines
 from wobert.masking import MaskSpec, mask_batch, mask_batch_tf, random_ranges
 from wobert.records import (
     Crc32c, DataOptions, RecordWriter, Varints, WordEncoder, build_records, document_sequences,
-    load_tokenizer, make_dataset, pack_sentences, read_manifest, split_sentences,
+    make_dataset, pack_sentences, read_manifest, split_sentences,
 )
-from wobert.tokenizer import SPECIAL_TOKENS, Tokenizer, extend_vocab, read_vocab, simplify_vocab
+from wobert.tokenizer import (
+    SPECIAL_TOKENS, Tokenizer, extend_vocab, load_tokenizer, read_vocab, simplify_vocab,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SENTENCES = [

@@ -13,16 +13,17 @@ Eager mode stays on: ``tf.distribute`` and ``tf.function`` need it.
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 os.environ["TF_KERAS"] = "1"
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+
+from wobert.jsonfile import read_json  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 BERT4KERAS_INSTALL = "pip install --no-deps bert4keras==0.11.5"
@@ -245,13 +246,7 @@ def build_bert(
 
 def read_bert_config(path: str | os.PathLike) -> dict[str, Any]:
     """Read a ``bert_config.json`` with a clear error for a missing or malformed file."""
-    path = Path(path)
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"BERT config not found: {path}") from None
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: line {err.lineno}: not valid JSON ({err.msg})") from None
+    config = read_json(path, "BERT config")
     required = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
                 "intermediate_size")
     missing = [k for k in required if k not in config]

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from wobert.cli import UserError
+from wobert.jsonfile import read_json
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "demo.json"
 DONE = "DONE.json"
@@ -33,13 +33,7 @@ DONE = "DONE.json"
 
 def read_config(path: str | Path) -> dict[str, Any]:
     """The demo's budgets: one JSON file with a section per stage."""
-    path = Path(path)
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"demo config not found: {path}") from None
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: line {err.lineno}: not valid JSON ({err.msg})") from None
+    config = read_json(path, "demo config")
     missing = {"seed", "vocab", "records", "pretrain", "continue_steps", "finetune", "seeds"} - set(config)
     if missing:
         raise ValueError(f"{path}: missing section(s) {', '.join(sorted(missing))}")

@@ -24,7 +24,7 @@ from wobert.backend import TruncatedNormal, adamw, build_bert, keras, np, set_se
 from wobert.cli import UserError
 from wobert.model import ARCHITECTURE, find_bert_checkpoint
 from wobert.tasks import TASKS, Split, TaskData, TaskSpec, holdout, load_task, predictions_file, write_predictions
-from wobert.tokenizer import CONFIG_FILE, VOCAB_FILE, BaseTokenizer, CharTokenizer, Tokenizer
+from wobert.tokenizer import BaseTokenizer, load_tokenizer
 
 
 @dataclass(frozen=True)
@@ -97,16 +97,6 @@ def load_pretrained(model_dir: str | Path) -> PretrainedModel:
             f"bert_config.json says vocab_size {config['vocab_size']}: vocab and model do not match"
         )
     return PretrainedModel(path, config, checkpoint, tokenizer, tokenizer.level)
-
-
-def load_tokenizer(model_dir: str | Path) -> BaseTokenizer:
-    """The tokenizer saved with a model (tokenizer_config.json), else BERT's char tokenizer."""
-    path = Path(model_dir)
-    if (path / CONFIG_FILE).is_file():
-        return Tokenizer.load(path)
-    if not (path / VOCAB_FILE).is_file():
-        raise FileNotFoundError(f"{path}: no {VOCAB_FILE}")
-    return CharTokenizer(path / VOCAB_FILE)
 
 
 def encode_split(tokenizer: BaseTokenizer, split: Split, maxlen: int, data: TaskData,

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from wobert.backend import BERT, build_bert, keras, read_bert_config, save_bert_checkpoint, tf
+from wobert.jsonfile import read_json
 from wobert.records import sha256_file
 from wobert.tokenizer import CONFIG_FILE, VOCAB_FILE, read_vocab
 
@@ -108,8 +109,8 @@ def read_vocabulary(path: str | os.PathLike) -> Vocabulary:
     vocab_file = directory / VOCAB_FILE
     if not vocab_file.is_file():
         raise FileNotFoundError(f"no {VOCAB_FILE} in {directory}")
-    keep = _read_json(directory / "keep_tokens.json")
-    compound = _read_json(directory / "compound_tokens.json")
+    keep = read_json(directory / "keep_tokens.json", default=None)
+    compound = read_json(directory / "compound_tokens.json", default=None)
     return Vocabulary(
         directory=directory,
         tokens=tuple(read_vocab(vocab_file)),
@@ -117,15 +118,6 @@ def read_vocabulary(path: str | os.PathLike) -> Vocabulary:
         keep_tokens=tuple(keep) if keep is not None else None,
         compound_tokens=tuple(tuple(ids) for ids in compound) if compound is not None else None,
     )
-
-
-def _read_json(path: Path) -> Any:
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: line {err.lineno}: not valid JSON ({err.msg})") from None
 
 
 # ---------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from tqdm import tqdm
 from wobert import records
 from wobert.backend import adamw, keras, learning_rate_at, set_seed, tf
 from wobert.cli import UserError
+from wobert.jsonfile import read_json
 from wobert.model import (
     ARCHITECTURE, DROPOUT, MLMModel, Vocabulary, build_mlm_model, check_bert_config,
     export_bert, init_config, init_from_bert, mlm_loss, read_vocabulary, replace_dir,
@@ -86,12 +87,7 @@ class PretrainConfig:
 def load_config(path: str | os.PathLike, **overrides: Any) -> PretrainConfig:
     """Read a config JSON; ``overrides`` that are not None replace its values."""
     path = Path(path)
-    try:
-        values = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"pretrain config not found: {path}") from None
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: line {err.lineno}: not valid JSON ({err.msg})") from None
+    values = read_json(path, "pretrain config")
     known = {f.name for f in fields(PretrainConfig)}
     unknown = sorted(set(values) - known - {"description"})
     if unknown:

@@ -42,10 +42,12 @@ import numpy as np
 from tqdm import tqdm
 
 from wobert.cli import UserError
+from wobert.jsonfile import read_json
 from wobert.corpus import SkipLog, chunked, expand_paths, iter_lines, map_ordered
 from wobert.masking import MASKINGS, MaskSpec, default_max_predictions, mask_batch, random_ranges
 from wobert.segment import get_segmenter
-from wobert.tokenizer import (CONFIG_FILE, SPECIAL_TOKENS, VOCAB_FILE, BaseTokenizer, CharTokenizer, Tokenizer,
+from wobert.tokenizer import (CONFIG_FILE, SPECIAL_TOKENS, VOCAB_FILE, BaseTokenizer, Tokenizer,
+                              load_tokenizer,
                               normalize)
 
 FORMAT = "wobert-records/1"
@@ -127,19 +129,6 @@ class DataOptions:
 def split_sentences(text: str) -> list[str]:
     """Cut ``text`` after 。！？ (keeping closing quotes) and at newlines; blank pieces dropped."""
     return [s for s in SENTENCE.findall(text) if s.strip()]
-
-
-def load_tokenizer(vocab: str | Path) -> BaseTokenizer:
-    """The word tokenizer saved in a vocabulary directory (``tokenizer_config.json``), else
-    BERT's char tokenizer of the ``vocab.txt`` (a file, or a directory holding one)."""
-    path = Path(vocab)
-    if (path / CONFIG_FILE).is_file():
-        return Tokenizer.load(path)
-    if path.is_dir():
-        path = path / VOCAB_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"vocabulary not found: {path}")
-    return CharTokenizer(path)
 
 
 class WordEncoder:
@@ -436,12 +425,7 @@ def _write_json(path: Path, obj: Any) -> None:
 def read_manifest(data_dir: str | Path) -> dict[str, Any]:
     """The ``manifest.json`` of a records directory (clear error when absent or broken)."""
     path = Path(data_dir) / MANIFEST
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path} not found: build the records first (wobert data build)") from None
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: line {err.lineno}: not valid JSON ({err.msg})") from None
+    manifest = read_json(path, MANIFEST, hint=": build the records first (wobert data build)")
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ValueError(f"{path} is not a wobert records manifest ({FORMAT})")
     return manifest

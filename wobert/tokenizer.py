@@ -31,6 +31,7 @@ from array import array
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
+from wobert.jsonfile import read_json
 from wobert.segment import UserWord, check_user_words, get_segmenter
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -228,13 +229,7 @@ def _load_source(vocab: Any) -> tuple[dict[str, int], dict[str, Any]]:
 
 def _read_config(directory: Path) -> dict[str, Any]:
     """The directory's tokenizer_config.json, or {} where it has none."""
-    path = directory / CONFIG_FILE
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: line {err.lineno}: not valid JSON ({err.msg})") from None
+    return read_json(directory / CONFIG_FILE, default={})
 
 
 # ---------------------------------------------------------------------------------------
@@ -594,6 +589,20 @@ _LEVELS = {"word": Tokenizer, "char": CharTokenizer}
 # What forked workers read: (tokenizer, texts, pairs, maxlen), set just before the fork.
 _FORKED_JOB: tuple | None = None
 _MIN_CHUNK = 512
+
+
+def load_tokenizer(vocab: str | Path) -> BaseTokenizer:
+    """The tokenizer saved in a vocabulary or model directory (``tokenizer_config.json``), else
+    BERT's char tokenizer of the ``vocab.txt`` (a file, or a directory holding one, such as a
+    Google BERT checkpoint directory)."""
+    path = Path(vocab)
+    if (path / CONFIG_FILE).is_file():
+        return BaseTokenizer.load(path)
+    if path.is_dir():
+        path = path / VOCAB_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"vocabulary not found: {path}")
+    return CharTokenizer(path)
 
 
 def _chunks(n: int, workers: int) -> list[tuple[int, int]]:

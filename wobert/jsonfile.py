@@ -1,0 +1,26 @@
+"""JSON files of the pipeline (configs, manifests, vocab side files), read with clear errors."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+_ABSENT = object()
+
+
+def read_json(path: str | os.PathLike, what: str = "JSON file", hint: str = "",
+              default: Any = _ABSENT) -> Any:
+    """Parse ``path``. A missing file returns ``default`` when one is given, else raises
+    FileNotFoundError naming ``what`` (and ``hint``); bad JSON raises ValueError with file and line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if default is not _ABSENT:
+            return default
+        raise FileNotFoundError(f"{what} not found: {path}{hint}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: line {err.lineno}: not valid JSON ({err.msg})") from None
