@@ -85,7 +85,8 @@ def normalize(text: str) -> str:
     return text
 
 
-def _is_cjk(ch: str) -> bool:
+def is_cjk(ch: str) -> bool:
+    """Whether ``ch`` is a CJK character (the ranges BERT splits one by one)."""
     code = ord(ch)
     return any(a <= code <= b for a, b in _CJK_RANGES)
 
@@ -182,10 +183,10 @@ def write_vocab(token_dict: Mapping[str, int], path: str | os.PathLike) -> None:
         f.writelines(t + "\n" for t in tokens)
 
 
-def _is_redundant(token: str) -> bool:
+def is_redundant(token: str) -> bool:
     """bert4keras: a multi-character token with a CJK or punctuation character in its stem."""
     stem = token[2:] if token[:2] == "##" else token
-    return len(token) > 1 and any(_is_cjk(ch) or _is_punctuation(ch) for ch in stem)
+    return len(token) > 1 and any(is_cjk(ch) or _is_punctuation(ch) for ch in stem)
 
 
 def simplify_vocab(token_dict: Mapping[str, int]) -> tuple[dict[str, int], list[int]]:
@@ -199,7 +200,7 @@ def simplify_vocab(token_dict: Mapping[str, int]) -> tuple[dict[str, int], list[
     keep: list[int] = []
     specials = [(t, token_dict[t]) for t in SPECIAL_TOKENS]
     rest = sorted(token_dict.items(), key=lambda item: item[1])
-    for token, old_id in specials + [(t, i) for t, i in rest if not _is_redundant(t)]:
+    for token, old_id in specials + [(t, i) for t, i in rest if not is_redundant(t)]:
         if token not in new:
             new[token] = len(new)
             keep.append(old_id)
@@ -429,11 +430,11 @@ class BaseTokenizer:
         for i, token in enumerate(tokens):
             if token[:2] == "##":
                 text += token[2:]
-            elif len(token) == 1 and _is_cjk(token):
+            elif len(token) == 1 and is_cjk(token):
                 text += token
             elif len(token) == 1 and _is_punctuation(token):
                 text += token + " "
-            elif i > 0 and text and _is_cjk(text[-1]):
+            elif i > 0 and text and is_cjk(text[-1]):
                 text += token
             else:
                 text += " " + token

@@ -38,7 +38,7 @@ from wobert.cli import UserError
 from wobert.corpus import SkipLog, chunked, fold_chunks, iter_lines
 from wobert.segment import jieba_dictionary
 from wobert.tokenizer import (
-    SPECIAL_TOKENS, CharTokenizer, Tokenizer, _is_cjk, _is_redundant, extend_vocab, normalize,
+    SPECIAL_TOKENS, CharTokenizer, Tokenizer, is_cjk, is_redundant, extend_vocab, normalize,
     read_user_words, read_vocab, simplify_vocab,
 )
 
@@ -143,7 +143,7 @@ def char_vocab(chars: Mapping[str, int], min_count: int) -> dict[str, int]:
     tokens = list(SPECIAL_TOKENS)
     tokens += [ch for ch, _ in ranked(chars, min_count)
                if not ch.isspace() and unicodedata.category(ch)[0] != "C"]
-    tokens += ["##" + ch for ch in tokens if len(ch) == 1 and ch.isalnum() and not _is_cjk(ch)]
+    tokens += ["##" + ch for ch in tokens if len(ch) == 1 and ch.isalnum() and not is_cjk(ch)]
     return {t: i for i, t in enumerate(tokens)}
 
 
@@ -304,10 +304,10 @@ def speller_for(vocab: Mapping[str, int], base_speller: Speller) -> Spelling:
     the base spelling unless ``vocab`` adds tokens WordPiece can use (no CJK or punctuation
     in them); then a piece with a non-CJK character is spelled by ``vocab``'s char tokenizer."""
     base = base_speller.char_tokenizer.token_dict
-    if all(_is_redundant(t) for t in vocab if t not in base):
+    if all(is_redundant(t) for t in vocab if t not in base):
         return base_speller
     own = Speller(vocab, base_speller.char_tokenizer.do_lower_case)
-    return lambda piece: base_speller(piece) if all(map(_is_cjk, piece)) else own(piece)
+    return lambda piece: base_speller(piece) if all(map(is_cjk, piece)) else own(piece)
 
 
 class WordFilter:
