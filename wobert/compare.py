@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from wobert.cli import UserError
+from wobert.jsonfile import write_json
 from wobert.finetune import (
     FinetuneConfig,
     PretrainedModel,
@@ -194,8 +195,7 @@ def compare(
                  | {"seed": r["config"]["seed"]} for r in runs],
     }
     out.mkdir(parents=True, exist_ok=True)
-    (out / "comparison.json").write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n",
-                                         encoding="utf-8")
+    write_json(out / "comparison.json", report)
     (out / "comparison.md").write_text(markdown(report), encoding="utf-8")
     plot(report, out / "comparison.png")
     return report

@@ -19,13 +19,12 @@ so an interrupted demo continues where it stopped):
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from wobert.jsonfile import read_json
+from wobert.jsonfile import read_json, write_json
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "demo.json"
 DONE = "DONE.json"
@@ -52,8 +51,7 @@ def stage(out: Path, name: str, work: Callable[[Path], Any]) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     summary = work(directory)
     seconds = round(time.perf_counter() - started, 1)
-    done.write_text(json.dumps({"seconds": seconds, "summary": summary}, ensure_ascii=False,
-                               indent=2, default=str) + "\n", encoding="utf-8")
+    write_json(done, {"seconds": seconds, "summary": summary}, default=str)
     print(f"[demo] {name}: finished in {seconds:.0f} s", file=sys.stderr)
     return directory
 
@@ -148,7 +146,7 @@ def run_demo(config: Mapping[str, Any], out: str | Path, data: str | Path | None
         models["char"] / "export", models["word"] / "export", tasks, config["seeds"], raw,
         finetune, d)["summary"])
     print((report / "comparison.md").read_text(encoding="utf-8"))
-    return json.loads((report / "comparison.json").read_text(encoding="utf-8"))
+    return read_json(report / "comparison.json", "comparison")
 
 
 def add_cli(parser: argparse.ArgumentParser) -> None:

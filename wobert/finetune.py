@@ -10,7 +10,6 @@ length and are padded to their longest member, so shorter (word-level) sequences
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -22,6 +21,7 @@ from tqdm import tqdm
 
 from wobert.backend import TruncatedNormal, adamw, build_bert, keras, np, set_seed, tf
 from wobert.cli import UserError
+from wobert.jsonfile import write_json
 from wobert.model import ARCHITECTURE, find_bert_checkpoint
 from wobert.tasks import TASKS, Split, TaskData, TaskSpec, holdout, load_task, predictions_file, write_predictions
 from wobert.tokenizer import BaseTokenizer, load_tokenizer
@@ -340,8 +340,7 @@ def finetune(
         out.mkdir(parents=True, exist_ok=True)
         if config.save_model:
             classifier.save_weights(str(out / "best_model.weights.h5"))
-        (out / "result.json").write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n",
-                                         encoding="utf-8")
+        write_json(out / "result.json", result)
     return result
 
 

@@ -1,4 +1,4 @@
-"""JSON files of the pipeline (configs, manifests, vocab side files), read with clear errors."""
+"""JSON files of the pipeline (configs, manifests, results): read with clear errors, written whole."""
 from __future__ import annotations
 
 import json
@@ -24,3 +24,14 @@ def read_json(path: str | os.PathLike, what: str = "JSON file", hint: str = "",
         return json.loads(text)
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}: line {err.lineno}: not valid JSON ({err.msg})") from None
+
+
+def write_json(path: str | os.PathLike, obj: Any, *, indent: int | None = 2,
+               sort_keys: bool = False, default: Any = None) -> None:
+    """Write ``obj`` as UTF-8 JSON and a final newline; a temporary file is renamed into place,
+    so a reader never sees half a file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    text = json.dumps(obj, ensure_ascii=False, indent=indent, sort_keys=sort_keys, default=default)
+    tmp.write_text(text + "\n", encoding="utf-8")
+    os.replace(tmp, path)

@@ -14,7 +14,6 @@ training checkpoint (see ``wobert.pretrain``).
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from wobert.backend import BERT, build_bert, keras, read_bert_config, save_bert_checkpoint, tf
-from wobert.jsonfile import read_json
+from wobert.jsonfile import read_json, write_json
 from wobert.records import sha256_file
 from wobert.tokenizer import CONFIG_FILE, VOCAB_FILE, read_vocab
 
@@ -323,7 +322,7 @@ def export_bert(mlm: MLMModel, out_dir: str | os.PathLike, vocab: Vocabulary) ->
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     config = {k: v for k, v in mlm.config.items() if k in BERT_KEYS}
-    (tmp / "bert_config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    write_json(tmp / "bert_config.json", config)
     shutil.copyfile(vocab.vocab_file, tmp / "vocab.txt")
     if vocab.tokenizer_config is not None:
         shutil.copyfile(vocab.tokenizer_config, tmp / "tokenizer_config.json")

@@ -33,7 +33,7 @@ from tqdm import tqdm
 from wobert import records
 from wobert.backend import adamw, keras, learning_rate_at, set_seed, tf
 from wobert.cli import UserError
-from wobert.jsonfile import read_json
+from wobert.jsonfile import read_json, write_json
 from wobert.model import (
     ARCHITECTURE, DROPOUT, MLMModel, Vocabulary, build_mlm_model, check_bert_config,
     export_bert, init_config, init_from_bert, mlm_loss, read_vocabulary, replace_dir,
@@ -287,7 +287,7 @@ class Checkpoints:
 
     @staticmethod
     def state(path: Path) -> dict[str, Any]:
-        return json.loads((path / "state.json").read_text(encoding="utf-8"))
+        return read_json(path / "state.json", "checkpoint state")
 
     def save(self, checkpoint: tf.train.Checkpoint, state: Mapping[str, Any]) -> Path:
         name = f"step-{state['step']:08d}"
@@ -298,7 +298,7 @@ class Checkpoints:
         if self.worker:
             shutil.rmtree(tmp, ignore_errors=True)
             return self.directory / name
-        (tmp / "state.json").write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+        write_json(tmp / "state.json", state)
         replace_dir(tmp, self.directory / name)
         for old in self.all()[:-self.keep]:
             shutil.rmtree(old, ignore_errors=True)
@@ -466,8 +466,7 @@ def train(
         out_dir.mkdir(parents=True, exist_ok=True)
         checkpoints.clean()
         run_config = {**asdict(config), "model": model, "vocab": str(vocab.directory)}
-        (out_dir / "run_config.json").write_text(json.dumps(run_config, indent=2) + "\n",
-                                                 encoding="utf-8")
+        write_json(out_dir / "run_config.json", run_config)
     if config.deterministic:
         set_seed(config.seed)
     else:

@@ -28,7 +28,6 @@ import bisect
 import functools
 import hashlib
 import itertools
-import json
 import os
 import re
 import shutil
@@ -42,7 +41,7 @@ import numpy as np
 from tqdm import tqdm
 
 from wobert.cli import UserError
-from wobert.jsonfile import read_json
+from wobert.jsonfile import read_json, write_json
 from wobert.corpus import SkipLog, chunked, expand_paths, iter_lines, map_ordered
 from wobert.masking import MASKINGS, MaskSpec, default_max_predictions, mask_batch, random_ranges
 from wobert.segment import get_segmenter
@@ -416,12 +415,6 @@ def _vocab_files(vocab: Path) -> dict[str, Path]:
     return {name: vocab / name for name in VOCAB_FILES if (vocab / name).is_file()}
 
 
-def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def read_manifest(data_dir: str | Path) -> dict[str, Any]:
     """The ``manifest.json`` of a records directory (clear error when absent or broken)."""
     path = Path(data_dir) / MANIFEST
@@ -523,7 +516,7 @@ def build_records(options: DataOptions, out: str | Path, *, progress: bool | Non
     for name, path in vocab_files.items():
         shutil.copyfile(path, out / VOCAB_SUBDIR / name)
     _set_shards(manifest, shards, complete=False)
-    _write_json(out / MANIFEST, manifest)
+    write_json(out / MANIFEST, manifest)
 
     skips = SkipLog()
     lines = iter_lines(files, strict=options.strict, skips=skips, text_field=options.text_field)
@@ -537,14 +530,14 @@ def build_records(options: DataOptions, out: str | Path, *, progress: bool | Non
                                  initargs=(encoder, options, spec, out)):
             shards[shard["file"]] = shard
             _set_shards(manifest, shards, complete=False)
-            _write_json(out / MANIFEST, manifest)
+            write_json(out / MANIFEST, manifest)
             tokens += shard["tokens"]
             bar.update(shard["documents"])
             bar.set_postfix_str(f"{tokens / (time.perf_counter() - start):,.0f} tokens/s", refresh=False)
     manifest["skipped"] = skips.to_dict()
     manifest["skipped_summary"] = skips.summary()
     _set_shards(manifest, shards, complete=True)
-    _write_json(out / MANIFEST, manifest)
+    write_json(out / MANIFEST, manifest)
     return manifest
 
 
@@ -750,11 +743,7 @@ def options_from_args(args: argparse.Namespace) -> DataOptions:
     """The options of ``--config`` (if any) with those given on the command line on top."""
     config: dict[str, Any] = {"workers": os.cpu_count() or 1}
     if args.config:
-        try:
-            with open(args.config, encoding="utf-8") as f:
-                config.update(json.load(f))
-        except json.JSONDecodeError as err:
-            raise UserError(f"{args.config}: line {err.lineno}: not valid JSON ({err.msg})") from None
+        config.update(read_json(args.config, "data job config"))
     overrides = {f.name: getattr(args, f.name, None) for f in fields(DataOptions)}
     return DataOptions.from_config(config, args.data, args.config or "options", **overrides)
 

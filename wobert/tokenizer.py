@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import functools
 import itertools
-import json
 import multiprocessing
 import os
 import re
@@ -31,7 +30,7 @@ from array import array
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from wobert.jsonfile import read_json
+from wobert.jsonfile import read_json, write_json
 from wobert.segment import UserWord, check_user_words, get_segmenter
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -451,8 +450,7 @@ class BaseTokenizer:
         directory.mkdir(parents=True, exist_ok=True)
         write_vocab(self.token_dict, directory / VOCAB_FILE)
         config = {**self.config, "level": self.level, "do_lower_case": self.do_lower_case}
-        (directory / CONFIG_FILE).write_text(
-            json.dumps(config, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        write_json(directory / CONFIG_FILE, config)
         return directory
 
     @classmethod

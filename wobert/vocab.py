@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 import os
 import unicodedata
@@ -37,6 +36,7 @@ from tqdm import tqdm
 from wobert.cli import UserError
 from wobert.corpus import SkipLog, chunked, fold_chunks, iter_lines
 from wobert.segment import jieba_dictionary
+from wobert.jsonfile import read_json, write_json
 from wobert.tokenizer import (
     SPECIAL_TOKENS, CharTokenizer, Tokenizer, is_cjk, is_redundant, extend_vocab, normalize,
     read_user_words, read_vocab, simplify_vocab,
@@ -448,11 +448,6 @@ def stats_markdown(stats: Mapping[str, Any]) -> str:
 # ---------------------------------------------------------------------------------------
 
 
-def _write_json(path: Path, obj: Any, indent: int | None = 2) -> None:
-    text = json.dumps(obj, ensure_ascii=False, indent=indent, sort_keys=True)
-    path.write_text(text + "\n", encoding="utf-8")
-
-
 def _eval_sample(spec: VocabSpec, counts: CorpusCounts | None) -> tuple[str, Iterable[str]]:
     """Where the statistics are measured: --eval, the held-out lines, or the built-in text."""
     if spec.eval:
@@ -492,10 +487,10 @@ def _write_vocab_files(out: Path, spec: VocabSpec, vocab: dict[str, int], user_w
     else:  # no words: a character vocabulary, tokenized as BERT does
         CharTokenizer(vocab, do_lower_case=spec.do_lower_case).save(out)
     if base.keep_tokens is not None:
-        _write_json(out / "keep_tokens.json", base.keep_tokens, indent=None)
+        write_json(out / "keep_tokens.json", base.keep_tokens, indent=None)
     else:
         (out / "keep_tokens.json").unlink(missing_ok=True)
-    _write_json(out / "compound_tokens.json", compound, indent=None)
+    write_json(out / "compound_tokens.json", compound, indent=None)
 
 
 def build_vocab(spec: VocabSpec, out: str | Path) -> dict[str, Any]:
@@ -571,7 +566,7 @@ def build_vocab(spec: VocabSpec, out: str | Path) -> dict[str, Any]:
     if LABELS["jieba"] in rows:
         jieba_row = stats["tokenizers"]["jieba recipe (as many words)"] = rows[LABELS["jieba"]]
         stats["vs_jieba_recipe"] = _ratio(word_row["tokens"] - jieba_row["tokens"], jieba_row["tokens"])
-    _write_json(out / "stats.json", stats)
+    write_json(out / "stats.json", stats, sort_keys=True)
     (out / "stats.md").write_text(stats_markdown(stats), encoding="utf-8")
     plot_curves(out / "tokens_per_char.png", curves, char_row["tokens_per_char"], len(chosen),
                 f"{len(base.tokens)} base tokens; sample: {source}"[:110])
@@ -625,8 +620,7 @@ def spec_from_args(args: argparse.Namespace) -> VocabSpec:
     """The ``--config`` job (if any) with the options given on the command line on top."""
     config: dict[str, Any] = {"workers": os.cpu_count() or 1}
     if args.config:
-        with open(args.config, encoding="utf-8") as f:
-            job = json.load(f)
+        job = read_json(args.config, "vocab job config")
         if not isinstance(job, dict):
             raise UserError(f"{args.config}: a vocab job config is a JSON object")
         config.update(VocabSpec.resolve_paths(job, args.data))
