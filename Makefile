@@ -19,7 +19,7 @@ help:  ## list the targets
 
 setup: $(STAMP)  ## create .venv and install wobert with its pinned stack (idempotent)
 
-$(STAMP): setup.py
+$(STAMP): setup.py wobert/_wordcut.c
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -e '.[test]'
 	# bert4keras pins keras<=2.3.1 in its metadata; it runs on tf-keras, so no deps.

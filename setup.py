@@ -1,5 +1,5 @@
 """Installable package for wobert, a Chinese word-level BERT pretraining pipeline."""
-from setuptools import find_packages, setup
+from setuptools import Extension, find_packages, setup
 
 setup(
     name="wobert",
@@ -9,12 +9,13 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["wobert", "wobert.*"]),
+    # jieba's cut and the word tokenizer's ids, in C (needs a C compiler to install)
+    ext_modules=[Extension("wobert._wordcut", ["wobert/_wordcut.c"])],
     python_requires=">=3.10,<3.12",
     install_requires=[
         "tensorflow-cpu==2.21.*",
         "tf-keras==2.21.*",
         "jieba>=0.42",
-        "rjieba>=0.2",
         "tokenizers>=0.15",
         "numpy>=1.23",
         "tqdm>=4.60",

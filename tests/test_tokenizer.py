@@ -1,6 +1,7 @@
 """Word and char tokenizers: exact to bert4keras (+ jieba, HMM off), bad input, save/load, CLI."""
 from __future__ import annotations
 
+import gc
 import io
 import json
 import random
@@ -12,11 +13,15 @@ from pathlib import Path
 import jieba
 import pytest
 
-from wobert import cli
+from array import array
+
+from wobert import cli, tokenizer as tokenizer_module
+from wobert._wordcut import WordCutter, id_lists, split_id_lists
 from wobert.segment import JiebaSegmenter, get_segmenter, jieba_dictionary, jieba_words
 from wobert.tokenizer import (
-    MAX_WORD_CHARS, SPECIAL_TOKENS, CharTokenizer, Tokenizer, _char_table, _truncated_lengths,
-    extend_vocab, normalize, read_user_words, read_vocab, simplify_vocab, write_vocab,
+    MAX_WORD_CHARS, SPECIAL_TOKENS, CharTokenizer, Tokenizer, _char_table, _id_char,
+    _truncated_lengths, extend_vocab, normalize, read_user_words, read_vocab, simplify_vocab,
+    write_vocab,
 )
 
 SAMPLE_LINES = 1200  # corpus lines and CLUE sentences each; the benchmark checks every line
@@ -32,7 +37,8 @@ HARD_TEXTS = [
     "\x1c\x1d\x1e\x1f分隔\x0b\x0c符", "Ａ\u0301\u0327 e\u0301", "ⅰⅱⅲ ① ㈱ ㍿ ㋿", "https://example.com/a_b?x=1&y=2",
     "\U000E0001\U000E0041tag \U0001F3F4\U000E0067\U000E0062\U000E007F", "\u0378\u0870\u08e2未分配",
     "γ射线 α粒子 Σ", "ǅungla ǉ", "中" * 300, "豈更車 \uf900\uf901\ufa0e\ufa2d 㐀䶵 鿕鿿",
-    "ΣΑΣ ΟΔΟΣ σ", "ÅNGSTRÖM \u212b\u2126\u212a",
+    "ΣΑΣ ΟΔΟΣ σ", "ÅNGSTRÖM \u212b\u2126\u212a", "行一\r\n行二\r\r\n\n行三\r",
+    "iphone12promax和abc123def的x" + "y" * MAX_WORD_CHARS + "与##b##", "b超t恤卡拉ok和3d打印",
 ]
 
 
@@ -244,7 +250,7 @@ def test_hard_texts_exact_tiny_vocab(tiny_vocab, reference, jieba_reference):
     _assert_same(CharTokenizer(vocab), reference(vocab), HARD_TEXTS + ["我爱中国人ab abc 12"])
 
 
-def test_vocab_with_ids_past_the_surrogate_range(tiny_vocab, reference, jieba_reference):
+def test_vocab_with_ids_past_the_surrogate_range(tiny_vocab, reference, jieba_reference, monkeypatch):
     """Ids travel as characters; those from U+D800 on must skip the surrogates."""
     tokens = list(read_vocab(tiny_vocab))
     vocab = {t: i for i, t in enumerate([f"[unused{i}]" for i in range(0xE000)] + tokens)}
@@ -253,6 +259,7 @@ def test_vocab_with_ids_past_the_surrogate_range(tiny_vocab, reference, jieba_re
                       (CharTokenizer(vocab), reference(vocab))):
         for text in texts:
             assert ours.encode(text, "中国") == ref.encode(text, "中国")
+        monkeypatch.setattr(tokenizer_module, "MIN_CHARS_PER_WORKER", 1)
         assert ours.encode_batch(texts * 200, workers=2) == [ours.encode(t) for t in texts * 200]
 
 
@@ -356,16 +363,46 @@ def test_interface(tiny_vocab):
     assert "vocab_size" in repr(tokenizer)
 
 
-def test_encode_batch_workers_match_encode(tiny_vocab):
+def test_encode_batch_workers_match_encode(tiny_vocab, monkeypatch):
     tokenizer = Tokenizer(tiny_vocab)
     rng = random.Random(3)
     alphabet = "我爱中国人测试机器学习ab，。 1"
     texts = ["".join(rng.choices(alphabet, k=rng.randint(0, 30))) for _ in range(1500)]
     pairs = texts[::-1]
     expected = [tokenizer.encode(t, p, maxlen=20) for t, p in zip(texts, pairs)]
+    monkeypatch.setattr(tokenizer_module, "MIN_CHARS_PER_WORKER", 1)
     assert tokenizer.encode_batch(texts, pairs, maxlen=20, workers=2) == expected
     assert tokenizer.encode_batch(iter(texts), workers=3) == [tokenizer.encode(t) for t in texts]
     assert tokenizer.encode_batch([]) == []
+
+
+def test_encode_batch_starts_processes_only_for_large_inputs(tiny_vocab, monkeypatch):
+    tokenizer = Tokenizer(tiny_vocab)
+    started = []
+    monkeypatch.setattr(tokenizer_module, "_encode_in_processes", lambda *args: started.append(args[4]))
+    monkeypatch.setattr(tokenizer_module, "MIN_CHARS_PER_WORKER", 1000)
+    texts = ["我爱中国人"] * 1000  # 5000 characters: room for 5 workers
+    assert tokenizer.encode_batch(texts[:199], workers=2) == [tokenizer.encode("我爱中国人")] * 199
+    tokenizer.encode_batch(texts, workers=2)
+    tokenizer.encode_batch(texts, texts, workers=16)
+    assert started == [2, 10]
+
+
+@pytest.mark.parametrize("frozen", [False, True])
+def test_encode_batch_leaves_the_cycle_collector_as_it_was(tiny_vocab, frozen):
+    tokenizer = Tokenizer(tiny_vocab)
+    enabled = gc.isenabled()
+    if frozen:
+        gc.freeze()
+    frozen_count = gc.get_freeze_count()
+    try:
+        for state in (True, False):
+            (gc.enable if state else gc.disable)()
+            assert tokenizer.encode_batch(["我爱中国人"] * 10)[0] == tokenizer.encode("我爱中国人")
+            assert gc.isenabled() is state and gc.get_freeze_count() == frozen_count
+    finally:
+        gc.unfreeze()
+        (gc.enable if enabled else gc.disable)()
 
 
 def test_save_and_load(tiny_vocab, tmp_path):
@@ -412,10 +449,84 @@ USER_WORDS = ["机器学习", "深度学习框架", "ab测试", "中国", ("自�
 def test_segmenter_backends_agree(sample_texts):
     texts = [normalize(t) for t in sample_texts[::4]] + [normalize(t) for t in HARD_TEXTS]
     for user_words in ((), USER_WORDS):
-        fast, python = JiebaSegmenter(user_words, "rjieba"), JiebaSegmenter(user_words, "jieba")
+        fast, python = JiebaSegmenter(user_words, "native"), JiebaSegmenter(user_words, "jieba")
         assert fast.user_words == python.user_words
         for text in texts:
             assert fast.cut(text) == python.cut(text), text[:80]
+
+
+def _jieba_with(tmp_path: Path, words: dict[str, int]) -> jieba.Tokenizer:
+    """A jieba.Tokenizer whose dictionary is ``words`` (word -> frequency)."""
+    path = tmp_path / f"dict{len(list(tmp_path.iterdir()))}.txt"
+    path.write_text("".join(f"{w} {f}\n" for w, f in words.items()), encoding="utf-8")
+    segmenter = jieba.Tokenizer(dictionary=str(path))
+    segmenter.tmp_dir = str(tmp_path)
+    segmenter.initialize()
+    return segmenter
+
+
+def test_native_cut_matches_jieba_on_random_dictionaries(tmp_path):
+    """Small dictionaries with few distinct frequencies: many paths tie, and the scores
+    must still match jieba's to the last bit, ties going to the longer word."""
+    rng = random.Random(7)
+    word_chars, other = "天地人和中大学生aB3+#._%-", " ，。！\r\n\tＡ😀\u3000·"
+    for trial in range(12):
+        words = {"".join(rng.choices(word_chars, k=rng.randint(1, 4))): rng.choice((1, 2, 3, 5, 8))
+                 for _ in range(rng.randint(5, 60))}
+        reference = _jieba_with(tmp_path, words)
+        native = WordCutter(words.items(), sum(words.values()))
+        for _ in range(150):
+            text = "".join(rng.choices(word_chars * 3 + other, k=rng.randint(0, 40)))
+            assert native.cut(text) == list(reference.cut(text, HMM=False)), (trial, words, text)
+
+
+def test_vocabulary_tokens_leave_the_cut_alone(tiny_vocab, reference, jieba_reference):
+    """The vocabulary shares the cutter's trie: tokens that are no jieba words (and their
+    prefixes) must not change the cut."""
+    vocab = extend_vocab(read_vocab(tiny_vocab), ["爱中", "中国人民大", "ab1", "##1", "人民大会堂前"])
+    texts = ["我爱中国人民大会堂前", "ab1 ab12 ab123", "中国人民大学"]
+    _assert_same(Tokenizer(vocab), reference(vocab, jieba_reference), texts)
+    freq, total = jieba_dictionary()
+    plain = WordCutter(freq.items(), total)
+    for text in texts:
+        assert plain.cut(text) == jieba_reference.lcut(text, HMM=False)
+
+
+def test_wordcut_errors():
+    with pytest.raises(TypeError, match="pairs"):
+        WordCutter(["中国"], 10)
+    with pytest.raises(TypeError, match="words must be"):
+        WordCutter([(1, 2)], 10)
+    with pytest.raises(ValueError, match="total"):
+        WordCutter([("中国", 1)], 0)
+    cutter = WordCutter([("中国", 5)], 10)
+    with pytest.raises(TypeError, match="must be str"):
+        cutter.cut(b"bytes")
+    with pytest.raises(UnicodeEncodeError):
+        cutter.cut("中\ud800国")
+    with pytest.raises(ValueError, match="needs a vocabulary"):
+        cutter.id_chars("中国")
+    with pytest.raises(ValueError, match="out of range"):
+        cutter.with_vocab([("中国", -1)], 0, 200, {})
+    with pytest.raises(TypeError, match="fallback ids must be str"):
+        cutter.with_vocab([("中国", 1)], 0, 200, {"！": 5}).id_chars("中国！")
+    with pytest.raises(KeyError):
+        cutter.with_vocab([("中国", 1)], 0, 200, {}).id_chars("中国！")
+    assert cutter.with_vocab([("中国", 1)], 0, 200, {"！": "\x07"}).id_chars("中国！") == "\x01\x07"
+
+
+def test_id_lists_round_trip():
+    ids = [0, 1, 255, 256, 0xD7FF, 0xD800, 0xE000, 70000, 0x10F7FF]
+    chars = "".join(map(_id_char, ids))
+    for n_first in (0, 3, len(ids), 100):
+        assert id_lists(chars, n_first) == (ids, [0] * min(n_first, len(ids)) + [1] * (len(ids) - n_first))
+    lengths, firsts = array("i", [2, 0, 7]), array("i", [1, 0, 7])
+    assert split_id_lists(chars, lengths, firsts) == [
+        (ids[:2], [0, 1]), ([], []), (ids[2:], [0] * 7)]
+    with pytest.raises(ValueError, match="do not agree"):
+        split_id_lists(chars, array("i", [2, 2]), array("i", [1, 1]))
+    with pytest.raises(TypeError, match="array"):
+        split_id_lists(chars, [2, 7], [1, 7])
 
 
 def test_user_words_exact_and_private(wobert_vocab, reference, sample_texts):

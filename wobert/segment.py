@@ -2,11 +2,12 @@
 
 Two backends give the same cut (``jieba.Tokenizer().cut(text, HMM=False)``):
 
-- ``rjieba`` (jieba-rs, compiled), the fast path. Its dictionary is loaded from jieba's own
-  ``dict.txt``, and its frequency total is padded up to jieba's (jieba counts a word again
-  each time a line or ``add_word`` repeats it; jieba-rs counts it once), so every path
-  through the word graph scores exactly as in jieba.
-- ``jieba`` (pure Python), the reference, used where rjieba is not installed.
+- ``native`` (``wobert._wordcut``, C, built at install), the default: jieba's word graph
+  and best path over a trie of jieba's ``dict.txt`` with jieba's frequency total (which
+  counts a word again each time a line or ``add_word`` repeats it). A copy of the trie that
+  also holds the vocabulary gives the word tokenizer's ids in the same call, without a
+  Python string per piece (``JiebaSegmenter.id_cutter``).
+- ``jieba`` (pure Python), the reference, to check the native cut against.
 
 User words go into a private dictionary, never into jieba's global one, with the frequency
 ``jieba.Tokenizer.add_word`` gives them.
@@ -18,18 +19,12 @@ import re
 from types import MappingProxyType
 from typing import Callable, Iterable, Mapping, Sequence, Union
 
-try:
-    import rjieba
-except ImportError:  # pragma: no cover - depends on the platform's wheels
-    rjieba = None
+from wobert import _wordcut
 
-BACKENDS = ("rjieba", "jieba")
+BACKENDS = ("native", "jieba")
 
 #: the only characters jieba joins into words (its ``re_han_default``); others are cut alone.
 WORD_CHARS = re.compile(r"[\u4E00-\u9FD5a-zA-Z0-9+#&._%\-]+")
-
-# A word that can never occur inside a run of WORD_CHARS; it only pads rjieba's total.
-_TOTAL_PAD_WORD = " wobert total pad "
 
 UserWord = Union[str, Sequence]  # "word" or (word, frequency or None)
 
@@ -117,41 +112,43 @@ class JiebaSegmenter:
     the backend's own callable, so a call costs no extra Python frame.
     """
 
-    def __init__(self, user_words: Iterable[UserWord] | None = None, backend: str | None = None):
-        backend = backend or ("rjieba" if rjieba is not None else "jieba")
+    def __init__(self, user_words: Iterable[UserWord] | None = None, backend: str = "native"):
         if backend not in BACKENDS:
             raise ValueError(f"unknown segmenter backend {backend!r}; choose one of {BACKENDS}")
-        if backend == "rjieba" and rjieba is None:
-            raise ImportError("the rjieba backend needs `pip install rjieba`")
         self.backend = backend
         self.user_words = resolve_user_words(check_user_words(user_words))
         self.cut: Callable[[str], list[str]]
-        if backend == "jieba":
+        if backend == "native":
+            words, total = _dictionary_with(self.user_words)
+            self._native = _wordcut.WordCutter(words.items(), total)
+            self.cut = self._native.cut
+        else:
             python_jieba = _python_jieba(self.user_words)
             self.cut = lambda text: list(python_jieba.cut(text, HMM=False))
-        else:
-            self.cut = functools.partial(_rjieba(self.user_words).cut, hmm=False)
+
+    def id_cutter(self, vocab: Mapping[str, int], unk_id: int, max_word_chars: int,
+                  fallback: Mapping[str, str]) -> Callable[[str], str]:
+        """The cut and bert4keras's word-level ids in one call: text -> the ids of its pieces
+        as id characters (see ``wobert._wordcut``). A piece outside the vocabulary goes
+        through BERT's char level in C where it is made of jieba's word characters, and is
+        ``fallback[piece]`` otherwise (one other character, or "\\r\\n")."""
+        if self.backend != "native":
+            raise ValueError("word ids need the native backend")
+        return self._native.with_vocab(vocab.items(), unk_id, max_word_chars, fallback).id_chars
 
 
-def _rjieba(user_words: tuple[tuple[str, int], ...]) -> "rjieba.Jieba":
-    """An rjieba instance holding jieba's dictionary and total, plus the user words."""
+def _dictionary_with(user_words: Sequence[tuple[str, int]]) -> tuple[dict[str, int], int]:
+    """jieba's dictionary with the user words added, and jieba's total for it (which counts
+    a user word's frequency again even where the word was in the dictionary)."""
     freq, total = jieba_dictionary()
-    segmenter = rjieba.Jieba.empty()
-    add = segmenter.add_word
-    for word, count in freq.items():
-        add(word, count, None)
     merged = dict(freq)
     for word, count in user_words:
-        add(word, count, None)
         merged[word] = count
         total += count
-    pad = total - sum(merged.values())
-    if pad:
-        add(_TOTAL_PAD_WORD, pad, None)
-    return segmenter
+    return merged, total
 
 
 @functools.lru_cache(maxsize=8)
-def get_segmenter(user_words: tuple = (), backend: str | None = None) -> JiebaSegmenter:
-    """A shared ``JiebaSegmenter`` per (user words, backend): building one takes ~0.5 s."""
+def get_segmenter(user_words: tuple = (), backend: str = "native") -> JiebaSegmenter:
+    """A shared ``JiebaSegmenter`` per (user words, backend)."""
     return JiebaSegmenter(user_words, backend)

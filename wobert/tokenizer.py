@@ -11,15 +11,20 @@ characters dropped, then WordPiece, ``[UNK]`` for a word that has no pieces.
 ``CharTokenizer`` is that character level alone: bert4keras's ``Tokenizer(vocab,
 do_lower_case=True)``, BERT's own tokenizer.
 
-Speed: the cut comes from ``wobert.segment`` (compiled jieba-rs); the character level is
-one ``str.translate`` with a table built from Python's ``unicodedata`` (so it classifies
-every character exactly as bert4keras does) and a split; WordPiece comes from the
-``tokenizers`` library; the ids of each distinct piece and word are cached.
+Speed: the word tokenizer's ids come from one C call per text (``wobert._wordcut`` through
+``wobert.segment``): jieba's cut, the vocabulary lookup, and BERT's char level for the
+pieces of jieba's word characters (CJK, ASCII letters and digits, + # & . _ % -). The few
+other pieces outside the vocabulary (single characters) take the Python char level below,
+cached. The char tokenizer's character level is one ``str.translate`` with a table built
+from Python's ``unicodedata`` (so it classifies every character exactly as bert4keras does)
+and a split; its WordPiece comes from the ``tokenizers`` library, cached per distinct word.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
+import gc
 import itertools
 import multiprocessing
 import os
@@ -30,6 +35,7 @@ from array import array
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
+from wobert._wordcut import id_lists, split_id_lists
 from wobert.jsonfile import read_json, write_json
 from wobert.segment import UserWord, check_user_words, get_segmenter
 
@@ -46,7 +52,6 @@ _CJK_RANGES = (
     (0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
     (0x2B740, 0x2B81F), (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F),
 )
-_CJK_BMP_RUN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 # bert4keras's CJK punctuation, after which ``decode`` puts no space.
 _CJK_PUNCTUATION = (
     "＂＃＄％＆＇（）＊＋，－／：；＜＝＞＠［＼］＾＿｀｛｜｝～｟｠｢｣､\u3000、〃〈〉《》「」『』【】〔〕〖〗"
@@ -236,29 +241,18 @@ def _read_config(directory: Path) -> dict[str, Any]:
 # Tokenizers
 # ---------------------------------------------------------------------------------------
 
-# Token ids travel as the characters of a str (id i is chr(i), skipping the surrogates):
-# the ids of a text are then one "".join of cached strings, cut and glued by slicing, and
-# turned into a list of ints in one call.
+# Token ids travel as the characters of a str (id i is chr(i), skipping the surrogates; the
+# C side, ``wobert._wordcut``, writes and reads them the same way): the ids of a text are
+# one str, cut and glued by slicing, and turned into lists of ints in one call.
 _SURROGATES, _SURROGATE_COUNT = 0xD800, 0x800
-_ID_CODEC = "utf-32-le" if sys.byteorder == "little" else "utf-32-be"
 
 
 def _id_char(token_id: int) -> str:
     return chr(token_id + _SURROGATE_COUNT if token_id >= _SURROGATES else token_id)
 
 
-def _char_ids(chars: str, wide: bool = False) -> list[int]:
-    """The token ids of id characters (see ``_id_char``); ``wide``: ids may reach U+D800."""
-    ids = array("I", chars.encode(_ID_CODEC)).tolist()
-    return [i - _SURROGATE_COUNT if i >= _SURROGATES else i for i in ids] if wide else ids
-
-
-def _segment_ids(n_first: int, n: int) -> list[int]:
-    return [0] * n if n_first == n else [0] * n_first + [1] * (n - n_first)
-
-
 def _not_unicode(name: str, err: UnicodeEncodeError) -> ValueError:
-    """The error for a lone surrogate (rjieba and WordPiece raise UnicodeEncodeError on it)."""
+    """The error for a lone surrogate (the segmenters and WordPiece raise UnicodeEncodeError on it)."""
     return ValueError(f"{name} is not valid Unicode: it has a lone surrogate "
                       f"{err.object[err.start]!r} (decode with errors='replace')")
 
@@ -338,7 +332,6 @@ class BaseTokenizer:
         self.unk_id, self.cls_id, self.sep_id = (token_dict[t] for t in (UNK, CLS, SEP))
         self.pad_id, self.mask_id = token_dict[PAD], token_dict[MASK]
         self._cls, self._sep, self._unk = map(_id_char, (self.cls_id, self.sep_id, self.unk_id))
-        self._wide_ids = max(token_dict.values()) >= _SURROGATES
 
     def _vocab_id_chars(self) -> dict[str, str]:
         """Each token -> its id as a character."""
@@ -383,7 +376,7 @@ class BaseTokenizer:
         """
         _check_maxlen(maxlen)
         chars, n_first = self._encode(first, second, maxlen)
-        return _char_ids(chars, self._wide_ids), _segment_ids(n_first, len(chars))
+        return id_lists(chars, n_first)
 
     def _encode(self, first: str, second: str | None, maxlen: int | None) -> tuple[str, int]:
         """``encode``'s ids as characters, and how many of them are the first segment's."""
@@ -408,7 +401,8 @@ class BaseTokenizer:
     def encode_batch(self, texts: Iterable[str], pairs: Iterable[str] | None = None,
                      maxlen: int | None = None,
                      workers: int = 1) -> list[tuple[list[int], list[int]]]:
-        """``[encode(text, pair, maxlen) ...]``, in ``workers`` processes for large inputs."""
+        """``[encode(text, pair, maxlen) ...]``, in up to ``workers`` processes: one per
+        ``MIN_CHARS_PER_WORKER`` characters of input (starting them costs more below that)."""
         texts = list(texts)
         pairs = None if pairs is None else list(pairs)
         if pairs is not None and len(pairs) != len(texts):
@@ -416,11 +410,14 @@ class BaseTokenizer:
         _check_maxlen(maxlen)
         if workers < 1:
             raise ValueError(f"workers must be >= 1, not {workers}")
+        chars = sum(len(t) for t in itertools.chain(texts, pairs or ()) if isinstance(t, str))
+        workers = min(workers, max(1, chars // MIN_CHARS_PER_WORKER))
         chunks = _chunks(len(texts), workers)
-        if workers == 1 or len(chunks) < 2 or "fork" not in multiprocessing.get_all_start_methods():
-            seconds = pairs or itertools.repeat(None)
-            return [self.encode(t, s, maxlen) for t, s in zip(texts, seconds)]
-        return _encode_in_processes(self, texts, pairs, maxlen, workers, chunks)
+        with _cycle_collector_paused():
+            if workers == 1 or len(chunks) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+                seconds = pairs or itertools.repeat(None)
+                return [self.encode(t, s, maxlen) for t, s in zip(texts, seconds)]
+            return _encode_in_processes(self, texts, pairs, maxlen, workers, chunks)
 
     def decode(self, ids: Iterable[int]) -> str:
         """Readable text: bert4keras's ``decode`` (special tokens dropped, ``##`` joined)."""
@@ -496,14 +493,10 @@ class CharTokenizer(BaseTokenizer):
         self._wordpiece = models.WordPiece(vocab=self.token_dict, unk_token=UNK,
                                            max_input_chars_per_word=MAX_WORD_CHARS)
         self._word_tokens = _Cache(self._new_word_tokens)
+        _char_table(), _combining_marks()  # built once per process now, not in each worker
         self._word_id_chars = _Cache(
             lambda word: "".join(_id_char(self.token_to_id(t)) for t in self._word_tokens[word]),
             base=self._vocab_id_chars())
-        # BMP CJK character -> its id character (a str.translate table indexed by code point).
-        self._cjk_id_chars = [self._unk] * 0x10000
-        bmp_cjk = (range(a, b + 1) for a, b in _CJK_RANGES if b < 0x10000)
-        for code in itertools.chain.from_iterable(bmp_cjk):
-            self._cjk_id_chars[code] = _id_char(self.token_to_id(chr(code)))
 
     def _new_word_tokens(self, word: str) -> tuple[str, ...]:
         """WordPiece tokens; a word without pieces stays whole, as in bert4keras (id ``[UNK]``)."""
@@ -514,16 +507,6 @@ class CharTokenizer(BaseTokenizer):
 
     def _text_id_chars(self, text: str) -> str:
         return self._word_id_chars.joined(split_words(self._normalize(text)))
-
-    def _spell(self, piece: str) -> str:
-        """The id characters of a piece of normalized text (the word tokenizer's fallback).
-
-        A piece of BMP CJK characters is one token per character (normalizing it again
-        changes nothing); any other piece goes through the whole char level.
-        """
-        if _CJK_BMP_RUN.fullmatch(piece):
-            return piece.translate(self._cjk_id_chars)
-        return self._text_id_chars(piece)
 
     def _text_tokens(self, text: str) -> list[str]:
         return self._word_tokens.chained(split_words(self._normalize(text)))
@@ -553,8 +536,10 @@ class Tokenizer(BaseTokenizer):
         self._segmenter = get_segmenter(user_words)
         self.config["user_words"] = [list(w) for w in self._segmenter.user_words]
         self._char = CharTokenizer(self.token_dict, do_lower_case=self.do_lower_case)
-        # A piece in the vocabulary is one token; any other is spelled by the char level.
-        self._piece_id_chars = _Cache(self._char._spell, base=self._vocab_id_chars())
+        # A piece in the vocabulary is one token; any other is spelled by the char level
+        # (in C, but for the pieces the fallback cache spells).
+        self._cut_id_chars = self._segmenter.id_cutter(
+            self.token_dict, self.unk_id, MAX_WORD_CHARS, fallback=_Cache(self._char._text_id_chars))
         self._piece_tokens = _Cache(
             lambda p: (p,) if p in self.token_dict else tuple(self._char._text_tokens(p)))
 
@@ -572,7 +557,7 @@ class Tokenizer(BaseTokenizer):
             raise _not_unicode("text", err) from None
 
     def _text_id_chars(self, text: str) -> str:
-        return self._piece_id_chars.joined(self._segmenter.cut(self._normalize(text)))
+        return self._cut_id_chars(self._normalize(text))
 
     def _text_tokens(self, text: str) -> list[str]:
         return self._piece_tokens.chained(self._segmenter.cut(self._normalize(text)))
@@ -588,6 +573,8 @@ _LEVELS = {"word": Tokenizer, "char": CharTokenizer}
 # What forked workers read: (tokenizer, texts, pairs, maxlen), set just before the fork.
 _FORKED_JOB: tuple | None = None
 _MIN_CHUNK = 512
+#: input characters per worker process below which ``encode_batch`` starts fewer processes.
+MIN_CHARS_PER_WORKER = 2_000_000
 
 
 def load_tokenizer(vocab: str | Path) -> BaseTokenizer:
@@ -604,15 +591,36 @@ def load_tokenizer(vocab: str | Path) -> BaseTokenizer:
     return CharTokenizer(path)
 
 
+@contextlib.contextmanager
+def _cycle_collector_paused() -> Iterator[None]:
+    """Pause Python's cycle collector during a batch, whose results are many lists without
+    cycles: it would traverse them again and again as they pile up (half a batch's time).
+
+    After the batch, its objects go straight to the oldest generation (``gc.freeze`` then
+    ``gc.unfreeze``) where no objects were frozen before: otherwise the first young
+    collection would traverse them all at once (a third of a batch's time).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            if not gc.get_freeze_count():
+                gc.freeze()
+                gc.unfreeze()
+            gc.enable()
+
+
 def _chunks(n: int, workers: int) -> list[tuple[int, int]]:
     """Index ranges of about 8 chunks per worker, each at least _MIN_CHUNK texts."""
     size = max(_MIN_CHUNK, -(-n // (8 * workers)))
     return [(start, min(start + size, n)) for start in range(0, n, size)]
 
 
-def _encode_chunk(bounds: tuple[int, int]) -> tuple[str, array, array]:
-    """In a worker: the chunk's ids as one string of id characters, with each text's length
-    and first-segment length."""
+def _encode_chunk(bounds: tuple[int, int]) -> tuple[bytes, array, array]:
+    """In a worker: the chunk's ids as one string of id characters in UTF-16 (quicker to
+    pass than pickle's UTF-8), with each text's length and first-segment length."""
     tokenizer, texts, pairs, maxlen = _FORKED_JOB
     parts, lengths, firsts = [], array("i"), array("i")
     for i in range(*bounds):
@@ -620,7 +628,7 @@ def _encode_chunk(bounds: tuple[int, int]) -> tuple[str, array, array]:
         parts.append(chars)
         lengths.append(len(chars))
         firsts.append(n_first)
-    return "".join(parts), lengths, firsts
+    return "".join(parts).encode("utf-16-le"), lengths, firsts
 
 
 def _encode_in_processes(tokenizer: BaseTokenizer, texts: list[str], pairs: list[str] | None,
@@ -632,11 +640,7 @@ def _encode_in_processes(tokenizer: BaseTokenizer, texts: list[str], pairs: list
         with multiprocessing.get_context("fork").Pool(workers) as pool:
             results = []
             for chars, lengths, firsts in pool.imap(_encode_chunk, chunks):
-                start = 0
-                for length, first in zip(lengths, firsts):
-                    ids = _char_ids(chars[start:start + length], tokenizer._wide_ids)
-                    results.append((ids, _segment_ids(first, length)))
-                    start += length
+                results += split_id_lists(chars.decode("utf-16-le"), lengths, firsts)
             return results
     finally:
         _FORKED_JOB = None
