@@ -7,6 +7,7 @@ import json
 import random
 import subprocess
 import sys
+import threading
 import unicodedata
 from pathlib import Path
 
@@ -16,12 +17,12 @@ import pytest
 from array import array
 
 from wobert import cli, tokenizer as tokenizer_module
-from wobert._wordcut import WordCutter, id_lists, split_id_lists
+from wobert._wordcut import WordCutter
 from wobert.segment import JiebaSegmenter, get_segmenter, jieba_dictionary, jieba_words
 from wobert.tokenizer import (
-    MAX_WORD_CHARS, SPECIAL_TOKENS, CharTokenizer, Tokenizer, _char_table, _id_char,
-    _truncated_lengths, extend_vocab, normalize, read_user_words, read_vocab, simplify_vocab,
-    write_vocab,
+    MAX_WORD_CHARS, SPECIAL_TOKENS, CharTokenizer, Tokenizer, _char_table, char_classes,
+    extend_vocab, normalize, normalize_table, read_user_words, read_vocab, simplify_vocab,
+    split_words, write_vocab,
 )
 
 SAMPLE_LINES = 1200  # corpus lines and CLUE sentences each; the benchmark checks every line
@@ -215,16 +216,17 @@ def test_pairs_and_truncation_exact(word_pair, char_pair, sample_pairs, sample_t
         _assert_same(ours, ref, sample_texts[::40], maxlens=(2, 3, 9, 64))
 
 
-def test_truncated_lengths_match_bert4keras():
-    from wobert.backend import tf  # noqa: F401  (bert4keras.snippets imports TensorFlow)
-    from bert4keras.snippets import truncate_sequences
-
-    for first in range(2, 14):
-        for second in range(2, 14):
-            for maxlen in range(2, 30):
-                a, b = list(range(first)), list(range(second))
-                truncate_sequences(maxlen, -2, a, b)
-                assert _truncated_lengths(first, second, maxlen) == (len(a), len(b))
+def test_truncation_matches_bert4keras_for_every_small_length(tiny_vocab, reference):
+    """Every pair of lengths 0-11 (one token per character) under every maxlen up to 29."""
+    vocab = read_vocab(tiny_vocab)
+    ours, ref = CharTokenizer(vocab), reference(vocab)
+    texts = ["中国人我爱测试机器学习"[:n] for n in range(12)]
+    firsts = [a for a in texts for _ in texts]
+    seconds = [b for _ in texts for b in texts]
+    for maxlen in range(2, 30):
+        expected = [ref.encode(a, b, maxlen=maxlen) for a, b in zip(firsts, seconds)]
+        assert ours.encode_batch(firsts, seconds, maxlen=maxlen) == expected, maxlen
+        assert ours.encode_batch(texts, maxlen=maxlen) == [ref.encode(a, maxlen=maxlen) for a in texts]
 
 
 def test_without_lower_case_exact(wobert_vocab, base_vocab, jieba_reference, sample_texts):
@@ -259,7 +261,7 @@ def test_vocab_with_ids_past_the_surrogate_range(tiny_vocab, reference, jieba_re
                       (CharTokenizer(vocab), reference(vocab))):
         for text in texts:
             assert ours.encode(text, "中国") == ref.encode(text, "中国")
-        monkeypatch.setattr(tokenizer_module, "MIN_CHARS_PER_WORKER", 1)
+        monkeypatch.setattr(tokenizer_module, "CHUNK_CHARS", 300)
         assert ours.encode_batch(texts * 200, workers=2) == [ours.encode(t) for t in texts * 200]
 
 
@@ -364,28 +366,39 @@ def test_interface(tiny_vocab):
 
 
 def test_encode_batch_workers_match_encode(tiny_vocab, monkeypatch):
+    monkeypatch.setattr(tokenizer_module, "CHUNK_CHARS", 1000)
     tokenizer = Tokenizer(tiny_vocab)
     rng = random.Random(3)
     alphabet = "我爱中国人测试机器学习ab，。 1"
     texts = ["".join(rng.choices(alphabet, k=rng.randint(0, 30))) for _ in range(1500)]
     pairs = texts[::-1]
     expected = [tokenizer.encode(t, p, maxlen=20) for t, p in zip(texts, pairs)]
-    monkeypatch.setattr(tokenizer_module, "MIN_CHARS_PER_WORKER", 1)
     assert tokenizer.encode_batch(texts, pairs, maxlen=20, workers=2) == expected
     assert tokenizer.encode_batch(iter(texts), workers=3) == [tokenizer.encode(t) for t in texts]
     assert tokenizer.encode_batch([]) == []
+    with pytest.raises(TypeError, match="second must be str, not int"):
+        tokenizer.encode_batch(texts, pairs[:-1] + [5], workers=2)
+    with pytest.raises(ValueError, match="first is not valid Unicode"):
+        tokenizer.encode_batch(texts[:-1] + ["\ud800"], workers=2)
 
 
-def test_encode_batch_starts_processes_only_for_large_inputs(tiny_vocab, monkeypatch):
-    tokenizer = Tokenizer(tiny_vocab)
-    started = []
-    monkeypatch.setattr(tokenizer_module, "_encode_in_processes", lambda *args: started.append(args[4]))
-    monkeypatch.setattr(tokenizer_module, "MIN_CHARS_PER_WORKER", 1000)
-    texts = ["我爱中国人"] * 1000  # 5000 characters: room for 5 workers
-    assert tokenizer.encode_batch(texts[:199], workers=2) == [tokenizer.encode("我爱中国人")] * 199
-    tokenizer.encode_batch(texts, workers=2)
-    tokenizer.encode_batch(texts, texts, workers=16)
-    assert started == [2, 10]
+@pytest.mark.parametrize("level", [Tokenizer, CharTokenizer])
+def test_encode_batch_runs_word_level_chunks_in_threads(level, tiny_vocab, monkeypatch):
+    tokenizer = level(tiny_vocab)
+    threads = []
+    encode_all = tokenizer._encode_all
+
+    def spy(texts, *args):
+        threads.append(threading.current_thread().name)
+        return encode_all(texts, *args)
+
+    monkeypatch.setattr(tokenizer, "_encode_all", spy)
+    monkeypatch.setattr(tokenizer_module, "CHUNK_CHARS", 500)
+    texts = ["我爱中国人"] * 1000  # chunks of 100 texts
+    assert tokenizer.encode_batch(texts, workers=1) == tokenizer.encode_batch(texts, workers=3)
+    assert threads[:10] == ["MainThread"] * 10 and len(threads) == 20
+    expected = "wobert-encode" if level is Tokenizer else "MainThread"
+    assert all(name.startswith(expected) for name in threads[10:])
 
 
 @pytest.mark.parametrize("frozen", [False, True])
@@ -492,6 +505,41 @@ def test_vocabulary_tokens_leave_the_cut_alone(tiny_vocab, reference, jieba_refe
         assert plain.cut(text) == jieba_reference.lcut(text, HMM=False)
 
 
+def test_char_classes_split_as_split_words_on_every_code_point():
+    """The C char level's table: each character between two letters splits as split_words does."""
+    expected = {0: lambda c: ["a" + c + "b"], 1: lambda c: ["a", c, "b"],
+                2: lambda c: ["a", "b"], 3: lambda c: ["ab"]}
+    classes, wrong = char_classes(), []
+    for code in range(0x110000):
+        if not 0xD800 <= code <= 0xDFFF and split_words(f"a{chr(code)}b") != expected[classes[code]](chr(code)):
+            wrong.append(hex(code))
+    assert not wrong, f"{len(wrong)} code points, e.g. {wrong[:10]}"
+
+
+def test_normalize_table_agrees_with_normalize():
+    """Texts of characters the table maps (with the combining marks among them) normalize
+    character by character, as the C side does."""
+    table, rng = normalize_table(), random.Random(5)
+    mapped = [chr(c) for c in range(0x10000) if table[c] != 0xFFFFFFFF]
+    marks = [c for c in mapped if unicodedata.combining(c) or normalize(c) != c]
+    assert len(mapped) > 50_000 and table[ord("Σ")] == table[ord("가")] == 0xFFFFFFFF
+    for alphabet in (mapped, marks):
+        for _ in range(3000):
+            text = "".join(rng.choices(alphabet, k=rng.randint(1, 20)))
+            by_char = "".join("" if table[ord(c)] == 0xFFFFFFFE else chr(table[ord(c)]) for c in text)
+            assert by_char == normalize(text), text
+
+
+def test_char_level_exact_on_every_bmp_character(base_vocab, reference):
+    """Each BMP character between two letters and alone: normalization table, char classes
+    and WordPiece of the C char level, against bert4keras."""
+    ours, ref = CharTokenizer(base_vocab), reference(base_vocab)
+    chars = [chr(c) for c in range(0x10000) if not 0xD800 <= c <= 0xDFFF]
+    texts = [f"a{c}b" for c in chars] + chars
+    wrong = [t for t, got in zip(texts, ours.encode_batch(texts)) if got != ref.encode(t)]
+    assert not wrong, f"{len(wrong)} texts, e.g. {wrong[:5]!r}"
+
+
 def test_wordcut_errors():
     with pytest.raises(TypeError, match="pairs"):
         WordCutter(["中国"], 10)
@@ -499,34 +547,36 @@ def test_wordcut_errors():
         WordCutter([(1, 2)], 10)
     with pytest.raises(ValueError, match="total"):
         WordCutter([("中国", 1)], 0)
+    with pytest.raises(ValueError, match="above the total"):
+        WordCutter([("中国", 11)], 10)
     cutter = WordCutter([("中国", 5)], 10)
     with pytest.raises(TypeError, match="must be str"):
         cutter.cut(b"bytes")
     with pytest.raises(UnicodeEncodeError):
         cutter.cut("中\ud800国")
     with pytest.raises(ValueError, match="needs a vocabulary"):
-        cutter.id_chars("中国")
-    with pytest.raises(ValueError, match="out of range"):
-        cutter.with_vocab([("中国", -1)], 0, 200, {})
-    with pytest.raises(TypeError, match="fallback ids must be str"):
-        cutter.with_vocab([("中国", 1)], 0, 200, {"！": 5}).id_chars("中国！")
-    with pytest.raises(KeyError):
-        cutter.with_vocab([("中国", 1)], 0, 200, {}).id_chars("中国！")
-    assert cutter.with_vocab([("中国", 1)], 0, 200, {"！": "\x07"}).id_chars("中国！") == "\x01\x07"
-
-
-def test_id_lists_round_trip():
-    ids = [0, 1, 255, 256, 0xD7FF, 0xD800, 0xE000, 70000, 0x10F7FF]
-    chars = "".join(map(_id_char, ids))
-    for n_first in (0, 3, len(ids), 100):
-        assert id_lists(chars, n_first) == (ids, [0] * min(n_first, len(ids)) + [1] * (len(ids) - n_first))
-    lengths, firsts = array("i", [2, 0, 7]), array("i", [1, 0, 7])
-    assert split_id_lists(chars, lengths, firsts) == [
-        (ids[:2], [0, 1]), ([], []), (ids[2:], [0] * 7)]
-    with pytest.raises(ValueError, match="do not agree"):
-        split_id_lists(chars, array("i", [2, 2]), array("i", [1, 1]))
-    with pytest.raises(TypeError, match="array"):
-        split_id_lists(chars, [2, 7], [1, 7])
+        cutter.encode(["中国"])
+    vocab = [("[UNK]", 0), ("[CLS]", 1), ("[SEP]", 2), ("中国", 3), ("！", 4), ("中", 5)]
+    with pytest.raises(ValueError, match="token id -1 is out of range"):
+        cutter.with_vocab(vocab + [("国", -1)], 0, 1, 2, 200, char_classes())
+    with pytest.raises(ValueError, match="sep_id"):
+        cutter.with_vocab(vocab, 0, 1, -5, 200, char_classes())
+    with pytest.raises(ValueError, match="one byte per code point"):
+        cutter.with_vocab(vocab, 0, 1, 2, 200, b"\0" * 10)
+    with pytest.raises(ValueError, match="unknown class for code point 65"):
+        cutter.with_vocab(vocab, 0, 1, 2, 200, b"\0" * 0x41 + b"\x07" + b"\0" * (0x110000 - 0x42))
+    with pytest.raises(TypeError, match="normalize_table"):
+        cutter.with_vocab(vocab, 0, 1, 2, 200, char_classes(), normalize, b"\0" * 4)
+    with_vocab = cutter.with_vocab(vocab, 0, 1, 2, 200, char_classes())
+    assert with_vocab.encode(["中国！", "中国人"]) == [([1, 3, 4, 2], [0] * 4), ([1, 3, 0, 2], [0] * 4)]
+    assert with_vocab.encode(["中国！"], words=False) == [([1, 5, 0, 4, 2], [0] * 5)]  # 中 国 ！
+    assert with_vocab.encode(["中国"], ["！"], 4) == [([1, 2, 4, 2], [0, 0, 1, 1])]  # ties: first loses
+    with pytest.raises(TypeError, match="list"):
+        with_vocab.encode(("中国",))
+    with pytest.raises(ValueError, match="as long as texts"):
+        with_vocab.encode(["中国"], [])
+    with pytest.raises(TypeError, match="text must be str, not int"):
+        with_vocab.encode(["中国", 5])
 
 
 def test_user_words_exact_and_private(wobert_vocab, reference, sample_texts):

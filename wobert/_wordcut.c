@@ -1,4 +1,4 @@
-/* wobert._wordcut: jieba's cut with the HMM off, and the word tokenizer's ids, in C.
+/* wobert._wordcut: jieba's cut with the HMM off, and bert4keras's token ids, in C.
  *
  * WordCutter(words, total) cuts text as jieba 0.42's Tokenizer.cut(text, HMM=False) does
  * with a dictionary of (word, frequency) pairs whose line frequencies sum to total:
@@ -10,15 +10,25 @@
  *   single-character ASCII letters and digits on the path are joined into one piece.
  * - Any other character is a piece of its own; "\r\n" is one piece.
  *
- * with_vocab(vocab, unk_id, max_word_chars, fallback) returns a WordCutter that also knows
- * the vocabulary; its id_chars(text) gives bert4keras's word-level ids of the pieces as a
- * str of id characters (id i is chr(i), from U+D800 on chr(i + 0x800); see
- * wobert.tokenizer._id_char). A piece in the vocabulary is its own id. Any other piece of
- * word characters goes through BERT's char level here: each CJK character and each of
- * + # & . _ % - is one token, each run of ASCII letters and digits is a word for WordPiece
- * (greedy longest match, "##" pieces after the first; [UNK] for a word with no pieces or
- * longer than max_word_chars); a token outside the vocabulary is [UNK]. Any other piece
- * (one character outside the word characters, or "\r\n") is fallback[piece].
+ * with_vocab(vocab, unk_id, cls_id, sep_id, max_word_chars, char_classes, normalize,
+ * normalize_table) returns a copy that also knows the vocabulary. Its encode(texts, pairs,
+ * maxlen, words) gives each text's (token_ids, segment_ids) as bert4keras's Tokenizer.encode:
+ *
+ * - Normalization: each BMP character through normalize_table (what Python's normalize
+ *   makes of it alone); a text with a character the table does not map goes through
+ *   normalize itself. normalize None: no normalization (do_lower_case off).
+ * - BERT's char level (words=False): char_classes (one byte per code point) sorts each
+ *   character: one that stands alone (CJK, punctuation), a space, one that is dropped
+ *   (controls), or one of a word. Each word goes through WordPiece: greedy longest match,
+ *   "##" pieces after the first, [UNK] for a word with no pieces or longer than
+ *   max_word_chars; a lone character outside the vocabulary is [UNK].
+ * - The word level (words=True): a piece of the cut in the vocabulary is its own id; any
+ *   other piece goes through the char level. (bert4keras normalizes such a piece again
+ *   first; every character of normalized text is left as it is by normalizing again.)
+ * - [CLS] first [SEP] second [SEP], cut to maxlen as bert4keras's truncate_sequences.
+ *
+ * encode copies (and normalizes) the texts, releases the GIL while it cuts and looks up,
+ * then builds the lists.
  *
  * The dictionary and the vocabulary share one trie: nodes hold a word's score and a
  * token's id; edges (parent, character) live in one open-addressing hash table, except
@@ -32,9 +42,7 @@
 
 #define NO_EDGE UINT64_MAX
 #define BMP 0x10000
-#define SURROGATES 0xD800
-#define SURROGATE_COUNT 0x800
-#define MAX_ID (0x10FFFF - SURROGATE_COUNT)
+#define IS_SURROGATE(c) ((c) >= 0xD800 && (c) <= 0xDFFF)
 
 typedef struct {
     double score;    /* log(frequency) - log(total), for a word */
@@ -52,14 +60,22 @@ typedef struct {
     int32_t *root_bmp;         /* the root's child for each BMP character, or -1 */
 } Trie;
 
+/* char_classes: how BERT's char level treats each code point */
+enum { WORD_CHAR = 0, ALONE = 1, SPACE = 2, DROPPED = 3 };
+/* normalize_table: normalize drops the character, or the text needs Python's normalize */
+#define NORM_DROP 0xFFFFFFFEu
+#define NORM_PYTHON 0xFFFFFFFFu
+
 typedef struct {
     PyObject_HEAD
     Trie trie;
     double unknown_score; /* log(1) - log(total): a character that is not a word */
-    int32_t unk;          /* the [UNK] id; -1 without a vocabulary */
-    int32_t continuation; /* the node of "##", or -1 */
+    int32_t unk, cls, sep; /* special token ids; unk is -1 without a vocabulary */
+    int32_t continuation;  /* the node of "##", or -1 */
     Py_ssize_t max_word_chars;
-    PyObject *fallback;   /* piece -> id characters, for other pieces outside the vocabulary */
+    PyObject *char_classes; /* bytes, one class per code point */
+    PyObject *normalize;    /* Python's normalize, or None: text is used as it is */
+    uint32_t *normalized;   /* per BMP code point: what normalize makes of it, or NORM_* */
 } WordCutter;
 
 static PyTypeObject WordCutterType;
@@ -76,10 +92,6 @@ static inline int is_ascii_alnum(Py_UCS4 c) {
 static inline int is_word_char(Py_UCS4 c) {
     return (c >= 0x4E00 && c <= 0x9FD5) || is_ascii_alnum(c) || c == '+' || c == '#' ||
            c == '&' || c == '.' || c == '_' || c == '%' || c == '-';
-}
-
-static inline Py_UCS4 id_char(int32_t id) {
-    return (Py_UCS4)(id >= SURROGATES ? id + SURROGATE_COUNT : id);
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -314,34 +326,89 @@ static Py_ssize_t cut_ends(const WordCutter *self, const Py_UCS4 *s, Py_ssize_t 
     return m;
 }
 
-/* A text's characters and the cut's work space, freed together. */
-typedef struct {
-    Py_UCS4 *s;
-    Py_ssize_t n, m, *ends, *next;
-    double *score;
-} Cut;
+/* ---------------------------------------------------------------------------------- */
+/* Texts and work space (raw memory: used without the GIL)                             */
+/* ---------------------------------------------------------------------------------- */
 
-static void cut_free(Cut *cut) {
-    PyMem_Free(cut->s);
-    PyMem_Free(cut->ends);
-    PyMem_Free(cut->next);
-    PyMem_Free(cut->score);
+/* The characters of a list of texts, one after another: text k is chars[starts[k]:starts[k+1]]. */
+typedef struct {
+    Py_UCS4 *chars;
+    Py_ssize_t n, cap, *starts, longest;
+} Texts;
+
+static void texts_free(Texts *t) {
+    PyMem_RawFree(t->chars);
+    PyMem_RawFree(t->starts);
+    memset(t, 0, sizeof(*t));
 }
 
-/* Cut text into cut->ends; -1 with an exception set (TypeError, UnicodeEncodeError for a
- * lone surrogate, as when text is encoded to UTF-8). */
-static int cut_text(const WordCutter *self, PyObject *text, Cut *cut) {
-    memset(cut, 0, sizeof(*cut));
+static int texts_reserve(Texts *t, Py_ssize_t more) {
+    Py_ssize_t used = t->starts[t->n];
+    if (used + more <= t->cap)
+        return 0;
+    Py_ssize_t cap = 2 * t->cap > used + more ? 2 * t->cap : used + more;
+    Py_UCS4 *chars = PyMem_RawRealloc(t->chars, ((size_t)cap + 1) * sizeof(Py_UCS4));
+    if (!chars) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    t->chars = chars;
+    t->cap = cap;
+    return 0;
+}
+
+/* Append the characters of str text; -1 with an exception. */
+static int texts_append(Texts *t, PyObject *text) {
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    if (texts_reserve(t, n) < 0 || (n && !PyUnicode_AsUCS4(text, t->chars + t->starts[t->n], n, 0)))
+        return -1;
+    t->starts[t->n + 1] = t->starts[t->n] + n;
+    t->n++;
+    return 0;
+}
+
+/* Append what normalize makes of text: from the table where every character is in the BMP
+ * and in the table, else from Python's normalize. */
+static int texts_append_normalized(const WordCutter *self, Texts *t, PyObject *text) {
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text), m = 0;
+    if (texts_reserve(t, n) < 0)
+        return -1;
+    Py_UCS4 *out = t->chars + t->starts[t->n];
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        uint32_t to = c < BMP ? self->normalized[c] : NORM_PYTHON;
+        if (to == NORM_PYTHON) {
+            PyObject *normalized = PyObject_CallOneArg(self->normalize, text);
+            if (!normalized)
+                return -1;
+            int status = PyUnicode_Check(normalized) ? texts_append(t, normalized) : -1;
+            if (status < 0 && !PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "normalize must return str");
+            Py_DECREF(normalized);
+            return status;
+        }
+        if (to != NORM_DROP)
+            out[m++] = to;
+    }
+    t->starts[t->n + 1] = t->starts[t->n] + m;
+    t->n++;
+    return 0;
+}
+
+/* Append one text (see texts_copy). */
+static int texts_copy_one(const WordCutter *self, PyObject *text, int normalize, Texts *t) {
     if (!PyUnicode_Check(text)) {
         PyErr_Format(PyExc_TypeError, "text must be str, not %.100s", Py_TYPE(text)->tp_name);
         return -1;
     }
-    cut->n = PyUnicode_GET_LENGTH(text);
-    cut->s = PyUnicode_AsUCS4Copy(text);
-    if (!cut->s)
-        return -1;
-    for (Py_ssize_t i = 0; PyUnicode_KIND(text) != PyUnicode_1BYTE_KIND && i < cut->n; i++) {
-        if (cut->s[i] >= SURROGATES && cut->s[i] < SURROGATES + SURROGATE_COUNT) {
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    for (Py_ssize_t i = 0; kind != PyUnicode_1BYTE_KIND && i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (IS_SURROGATE(c)) {
             PyObject *err = PyObject_CallFunction(PyExc_UnicodeEncodeError, "sOnns", "utf-8",
                                                   text, i, i + 1, "surrogates not allowed");
             if (err) {
@@ -351,16 +418,60 @@ static int cut_text(const WordCutter *self, PyObject *text, Cut *cut) {
             return -1;
         }
     }
-    size_t size = (size_t)cut->n + 1;
-    cut->ends = PyMem_Malloc(size * sizeof(Py_ssize_t));
-    cut->next = PyMem_Malloc(size * sizeof(Py_ssize_t));
-    cut->score = PyMem_Malloc(size * sizeof(double));
-    if (!cut->ends || !cut->next || !cut->score) {
-        PyErr_NoMemory();
+    int status = normalize && self->normalize != Py_None ? texts_append_normalized(self, t, text)
+                                                         : texts_append(t, text);
+    if (status == 0 && t->starts[t->n] - t->starts[t->n - 1] > t->longest)
+        t->longest = t->starts[t->n] - t->starts[t->n - 1];
+    return status;
+}
+
+/* Copy a list of str, normalized unless normalize is None; -1 with TypeError, or
+ * UnicodeEncodeError for a lone surrogate (as when the text is encoded to UTF-8). */
+static int texts_copy(const WordCutter *self, PyObject *list, int normalize, Texts *t) {
+    memset(t, 0, sizeof(*t));
+    /* A tuple of the texts: normalize runs Python code, which might change the list. */
+    PyObject *items = PyList_AsTuple(list);
+    if (!items)
         return -1;
+    int status = 0;
+    Py_ssize_t n = PyTuple_GET_SIZE(items);
+    if (!(t->starts = PyMem_RawMalloc((n + 1) * sizeof(Py_ssize_t)))) {
+        PyErr_NoMemory();
+        status = -1;
+    } else {
+        t->starts[0] = 0;
     }
-    cut->m = cut_ends(self, cut->s, cut->n, cut->ends, cut->score, cut->next);
-    return 0;
+    for (Py_ssize_t k = 0; k < n && status == 0; k++)
+        status = texts_copy_one(self, PyTuple_GET_ITEM(items, k), normalize, t);
+    Py_DECREF(items);
+    return status;
+}
+
+/* Buffers for the cut and the char level of texts of up to cap characters. */
+typedef struct {
+    Py_ssize_t *ends, *next;
+    double *score;
+    Py_UCS4 *word;
+} Work;
+
+static void work_free(Work *w) {
+    PyMem_RawFree(w->ends);
+    PyMem_RawFree(w->next);
+    PyMem_RawFree(w->score);
+    PyMem_RawFree(w->word);
+    memset(w, 0, sizeof(*w));
+}
+
+static int work_alloc(Work *w, Py_ssize_t cap) {
+    size_t size = (size_t)cap + 1;
+    w->ends = PyMem_RawMalloc(size * sizeof(Py_ssize_t));
+    w->next = PyMem_RawMalloc(size * sizeof(Py_ssize_t));
+    w->score = PyMem_RawMalloc(size * sizeof(double));
+    w->word = PyMem_RawMalloc(size * sizeof(Py_UCS4));
+    if (w->ends && w->next && w->score && w->word)
+        return 0;
+    work_free(w);
+    return -1;
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -368,53 +479,21 @@ static int cut_text(const WordCutter *self, PyObject *text, Cut *cut) {
 /* ---------------------------------------------------------------------------------- */
 
 typedef struct {
-    Py_UCS4 *chars;
+    int32_t *ids;
     Py_ssize_t n, cap;
 } Ids;
 
-static int ids_reserve(Ids *ids, Py_ssize_t more) {
-    if (ids->n + more <= ids->cap)
-        return 0;
-    Py_ssize_t cap = 2 * ids->cap > ids->n + more ? 2 * ids->cap : ids->n + more;
-    Py_UCS4 *chars = PyMem_Realloc(ids->chars, (size_t)cap * sizeof(Py_UCS4));
-    if (!chars) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    ids->chars = chars;
-    ids->cap = cap;
-    return 0;
-}
-
-/* Append fallback[text[a:b]] (a str of id characters). */
-static int add_fallback(const WordCutter *self, PyObject *text, Py_ssize_t a, Py_ssize_t b,
-                        Ids *ids) {
-    PyObject *piece = PyUnicode_Substring(text, a, b);
-    if (!piece)
-        return -1;
-    PyObject *value = PyObject_GetItem(self->fallback, piece);
-    Py_DECREF(piece);
-    if (!value)
-        return -1;
-    int status = -1;
-    if (!PyUnicode_Check(value)) {
-        PyErr_Format(PyExc_TypeError, "fallback ids must be str, not %.100s",
-                     Py_TYPE(value)->tp_name);
-    } else if (ids_reserve(ids, PyUnicode_GET_LENGTH(value)) == 0) {
-        int kind = PyUnicode_KIND(value);
-        const void *data = PyUnicode_DATA(value);
-        for (Py_ssize_t i = 0, n = PyUnicode_GET_LENGTH(value); i < n; i++)
-            ids->chars[ids->n++] = PyUnicode_READ(kind, data, i);
-        status = 0;
-    }
-    Py_DECREF(value);
-    return status;
-}
-
+/* Append a token id; -1 when out of memory (no exception set: the GIL is released). */
 static int add_id(Ids *ids, int32_t id) {
-    if (ids_reserve(ids, 1) < 0)
-        return -1;
-    ids->chars[ids->n++] = id_char(id);
+    if (ids->n == ids->cap) {
+        Py_ssize_t cap = ids->cap < 64 ? 64 : 2 * ids->cap;
+        int32_t *grown = PyMem_RawRealloc(ids->ids, (size_t)cap * sizeof(int32_t));
+        if (!grown)
+            return -1;
+        ids->ids = grown;
+        ids->cap = cap;
+    }
+    ids->ids[ids->n++] = id;
     return 0;
 }
 
@@ -424,18 +503,17 @@ static inline int32_t token_or_unk(const WordCutter *self, int32_t node) {
     return token >= 0 ? token : self->unk;
 }
 
-/* Append WordPiece's ids of the word s[a:b] (as bert4keras's _word_piece_tokenize). */
-static int add_word_pieces(const WordCutter *self, const Py_UCS4 *s, Py_ssize_t a,
-                           Py_ssize_t b, Ids *ids) {
+/* Append WordPiece's ids of the word w[0:n] (as bert4keras's _word_piece_tokenize). */
+static int add_word_pieces(const WordCutter *self, const Py_UCS4 *w, Py_ssize_t n, Ids *ids) {
     const Trie *t = &self->trie;
-    if (b - a > self->max_word_chars)
-        return add_id(ids, token_or_unk(self, trie_find(t, s + a, b - a)));
+    if (n > self->max_word_chars)
+        return add_id(ids, token_or_unk(self, trie_find(t, w, n)));
     Py_ssize_t mark = ids->n;
-    for (Py_ssize_t start = a; start < b;) {
-        int32_t node = start == a ? 0 : self->continuation, token = -1;
+    for (Py_ssize_t start = 0; start < n;) {
+        int32_t node = start == 0 ? 0 : self->continuation, token = -1;
         Py_ssize_t end = start;
-        for (Py_ssize_t k = start; k < b && node >= 0; k++) {
-            node = trie_child(t, node, s[k]);
+        for (Py_ssize_t k = start; k < n && node >= 0; k++) {
+            node = trie_child(t, node, w[k]);
             if (node >= 0 && t->nodes[node].token >= 0) {
                 token = t->nodes[node].token;
                 end = k + 1;
@@ -452,33 +530,139 @@ static int add_word_pieces(const WordCutter *self, const Py_UCS4 *s, Py_ssize_t 
     return 0;
 }
 
-/* Append the char level's ids of the word characters s[a:b]. */
-static int add_chars(const WordCutter *self, const Py_UCS4 *s, Py_ssize_t a, Py_ssize_t b,
-                     Ids *ids) {
-    for (Py_ssize_t i = a, j; i < b; i = j) {
-        if (!is_ascii_alnum(s[i])) { /* CJK or punctuation: a token of its own */
-            if (add_id(ids, token_or_unk(self, trie_child(&self->trie, 0, s[i]))) < 0)
-                return -1;
-            j = i + 1;
+/* Append the char level's ids of s[a:b]: words end at a space or a lone character, and
+ * leave out dropped characters. */
+static int add_char_level(const WordCutter *self, const Py_UCS4 *s, Py_ssize_t a,
+                          Py_ssize_t b, Work *work, Ids *ids) {
+    const unsigned char *classes = (const unsigned char *)PyBytes_AS_STRING(self->char_classes);
+    Py_ssize_t n_word = 0;
+    for (Py_ssize_t i = a; i <= b; i++) {
+        int class = i < b ? classes[s[i]] : SPACE;
+        if (class == WORD_CHAR) {
+            work->word[n_word++] = s[i];
             continue;
         }
-        for (j = i; j < b && is_ascii_alnum(s[j]); j++)
-            ;
-        if (add_word_pieces(self, s, i, j, ids) < 0)
+        if (class == DROPPED)
+            continue;
+        if (n_word && add_word_pieces(self, work->word, n_word, ids) < 0)
+            return -1;
+        n_word = 0;
+        if (class == ALONE && add_id(ids, token_or_unk(self, trie_child(&self->trie, 0, s[i]))) < 0)
             return -1;
     }
     return 0;
 }
 
-/* Append the ids of the piece s[a:b] of text. */
-static int add_piece(const WordCutter *self, PyObject *text, const Py_UCS4 *s, Py_ssize_t a,
-                     Py_ssize_t b, Ids *ids) {
-    int32_t node = trie_find(&self->trie, s + a, b - a);
-    if (node >= 0 && self->trie.nodes[node].token >= 0)
-        return add_id(ids, self->trie.nodes[node].token);
-    if (is_word_char(s[a]))
-        return add_chars(self, s, a, b, ids);
-    return add_fallback(self, text, a, b, ids);
+/* Append the ids of the text s[0:n]: the word level's, or the char level's. */
+static int add_text(const WordCutter *self, const Py_UCS4 *s, Py_ssize_t n, int words,
+                    Work *work, Ids *ids) {
+    if (!words)
+        return add_char_level(self, s, 0, n, work, ids);
+    Py_ssize_t m = cut_ends(self, s, n, work->ends, work->score, work->next);
+    for (Py_ssize_t k = 0, a = 0; k < m; a = work->ends[k++]) {
+        Py_ssize_t b = work->ends[k];
+        int32_t node = trie_find(&self->trie, s + a, b - a);
+        int status = node >= 0 && self->trie.nodes[node].token >= 0
+                         ? add_id(ids, self->trie.nodes[node].token)
+                         : add_char_level(self, s, a, b, work, ids);
+        if (status < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The ids of every text: text k's are ids->ids[ends[k - 1]:ends[k]] (ends[-1] = 0). */
+static int add_texts(const WordCutter *self, const Texts *texts, int words, Work *work, Ids *ids,
+                     Py_ssize_t *ends) {
+    for (Py_ssize_t k = 0; k < texts->n; k++) {
+        const Py_UCS4 *s = texts->chars + texts->starts[k];
+        if (add_text(self, s, texts->starts[k + 1] - texts->starts[k], words, work, ids) < 0)
+            return -1;
+        ends[k] = ids->n;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Results                                                                             */
+/* ---------------------------------------------------------------------------------- */
+
+/* The int objects of ids below ID_OBJECTS, made on first use and kept: a batch's lists then
+ * share them instead of each allocating its own. */
+#define ID_OBJECTS (1 << 18)
+static PyObject **id_objects;
+
+static PyObject *id_object(int32_t id) {
+    if (id >= ID_OBJECTS)
+        return PyLong_FromLong(id);
+    if (!id_objects && !(id_objects = PyMem_Calloc(ID_OBJECTS, sizeof(PyObject *))))
+        return PyErr_NoMemory();
+    if (!id_objects[id] && !(id_objects[id] = PyLong_FromLong(id)))
+        return NULL;
+    Py_INCREF(id_objects[id]);
+    return id_objects[id];
+}
+
+/* bert4keras's truncate_sequences(maxlen, -2, first, second) on lengths that count [CLS]
+ * and [SEP]: the longer one loses a token at a time (the first on ties). */
+static void truncated_lengths(Py_ssize_t *first, Py_ssize_t *second, Py_ssize_t maxlen) {
+    Py_ssize_t excess = *first + *second - maxlen;
+    if (excess <= 0)
+        return;
+    Py_ssize_t gap = *first > *second ? *first - *second : *second - *first;
+    Py_ssize_t cut = gap < excess ? gap : excess;
+    if (*first > *second)
+        *first -= cut;
+    else
+        *second -= cut;
+    excess -= cut;
+    *first -= (excess + 1) / 2;
+    *second -= excess / 2;
+}
+
+/* Put [CLS] body [SEP] cut to length items (as ([CLS] + body)[:length - 1] + [SEP]) into
+ * list from position at, skipping the first item if skip; the new position. */
+static Py_ssize_t put_segment(PyObject *list, Py_ssize_t at, const WordCutter *self,
+                              const int32_t *body, Py_ssize_t n, Py_ssize_t length, int skip) {
+    Py_ssize_t keep = length - 1 < n + 1 ? length - 1 : n + 1; /* from [CLS] + body */
+    for (Py_ssize_t i = skip; i <= keep; i++) {
+        PyObject *id = id_object(i == keep ? self->sep : i == 0 ? self->cls : body[i - 1]);
+        if (!id)
+            return -1;
+        PyList_SET_ITEM(list, at++, id);
+    }
+    return at;
+}
+
+/* (token ids, segment ids) of [CLS] first [SEP] (second [SEP]) as bert4keras's encode. */
+static PyObject *encoding(const WordCutter *self, const int32_t *first, Py_ssize_t n_first,
+                          const int32_t *second, Py_ssize_t n_second, int pair,
+                          Py_ssize_t maxlen) {
+    Py_ssize_t first_length = n_first + 2, second_length = pair ? n_second + 2 : 0;
+    if (!pair && maxlen > 0)
+        first_length = maxlen < first_length ? maxlen : first_length;
+    else if (pair && maxlen > 0)
+        truncated_lengths(&first_length, &second_length, maxlen + 1);
+    Py_ssize_t n = first_length + (pair ? second_length - 1 : 0);
+    PyObject *ids = PyList_New(n), *segments = PyList_New(n), *result = NULL;
+    if (!ids || !segments)
+        goto done;
+    Py_ssize_t at = put_segment(ids, 0, self, first, n_first, first_length, 0);
+    if (at >= 0 && pair)
+        at = put_segment(ids, at, self, second, n_second, second_length, 1);
+    if (at < 0)
+        goto done;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *segment = id_object(i >= first_length);
+        if (!segment)
+            goto done;
+        PyList_SET_ITEM(segments, i, segment);
+    }
+    result = PyTuple_Pack(2, ids, segments);
+done:
+    Py_XDECREF(ids);
+    Py_XDECREF(segments);
+    return result;
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -503,6 +687,10 @@ static int add_words(WordCutter *self, PyObject *words, long long total) {
         PyObject *word;
         long long freq;
         int ok = parse_pair(item, "UL;words must be (str, int) pairs", &word, &freq);
+        if (ok && freq > total) {
+            PyErr_Format(PyExc_ValueError, "frequency %lld is above the total", freq);
+            ok = 0;
+        }
         int32_t node = ok ? trie_insert(&self->trie, word) : -1;
         Py_DECREF(item);
         if (node < 0) {
@@ -539,6 +727,13 @@ static PyObject *WordCutter_new(PyTypeObject *type, PyObject *args, PyObject *kw
     return (PyObject *)self;
 }
 
+static int check_id(int id, const char *what) {
+    if (id >= 0)
+        return 1;
+    PyErr_Format(PyExc_ValueError, "%s %d is out of range", what, id);
+    return 0;
+}
+
 static int add_tokens(WordCutter *self, PyObject *vocab) {
     PyObject *iter = PyObject_GetIter(vocab), *item;
     if (!iter)
@@ -546,11 +741,8 @@ static int add_tokens(WordCutter *self, PyObject *vocab) {
     while ((item = PyIter_Next(iter))) {
         PyObject *token;
         int id;
-        int ok = parse_pair(item, "Ui;vocab must be (str, int) pairs", &token, &id);
-        if (ok && (id < 0 || id > MAX_ID)) {
-            PyErr_Format(PyExc_ValueError, "token id %d is out of range", id);
-            ok = 0;
-        }
+        int ok = parse_pair(item, "Ui;vocab must be (str, int) pairs", &token, &id) &&
+                 check_id(id, "token id");
         int32_t node = ok ? trie_insert(&self->trie, token) : -1;
         Py_DECREF(item);
         if (node < 0) {
@@ -563,92 +755,165 @@ static int add_tokens(WordCutter *self, PyObject *vocab) {
     return PyErr_Occurred() ? -1 : 0;
 }
 
-static PyObject *WordCutter_with_vocab(WordCutter *self, PyObject *args, PyObject *kwargs) {
-    static char *keywords[] = {"vocab", "unk_id", "max_word_chars", "fallback", NULL};
-    PyObject *vocab, *fallback;
-    int unk;
-    Py_ssize_t max_word_chars;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OinO:with_vocab", keywords, &vocab, &unk,
-                                     &max_word_chars, &fallback))
-        return NULL;
-    if (unk < 0 || unk > MAX_ID) {
-        PyErr_Format(PyExc_ValueError, "unk_id %d is out of range", unk);
-        return NULL;
+/* Check char_classes, and copy normalize_table (array('I') of BMP_SIZE entries) unless None. */
+static int set_tables(WordCutter *self, PyObject *classes, PyObject *normalize, PyObject *table) {
+    if (PyBytes_GET_SIZE(classes) != 0x110000) {
+        PyErr_SetString(PyExc_ValueError, "char_classes must hold one byte per code point");
+        return -1;
     }
-    WordCutter *copy = PyObject_GC_New(WordCutter, &WordCutterType);
+    for (Py_ssize_t c = 0; c < 0x110000; c++) {
+        if ((unsigned char)PyBytes_AS_STRING(classes)[c] > DROPPED) {
+            PyErr_Format(PyExc_ValueError, "char_classes: unknown class for code point %zd", c);
+            return -1;
+        }
+    }
+    Py_INCREF(classes);
+    self->char_classes = classes;
+    Py_INCREF(normalize);
+    self->normalize = normalize;
+    if (normalize == Py_None)
+        return 0;
+    Py_buffer view = {.buf = NULL};
+    if (!PyCallable_Check(normalize) || PyObject_GetBuffer(table, &view, PyBUF_FORMAT) < 0 ||
+        view.itemsize != 4 || !view.format || strcmp(view.format, "I") != 0 ||
+        view.len != BMP * 4) {
+        if (view.buf)
+            PyBuffer_Release(&view);
+        PyErr_Clear();
+        PyErr_SetString(PyExc_TypeError, "normalize must be callable, with normalize_table an "
+                                         "array('I') of one entry per BMP code point");
+        return -1;
+    }
+    self->normalized = PyMem_Malloc(BMP * sizeof(uint32_t));
+    if (self->normalized)
+        memcpy(self->normalized, view.buf, BMP * sizeof(uint32_t));
+    PyBuffer_Release(&view);
+    return self->normalized ? 0 : (PyErr_NoMemory(), -1);
+}
+
+static PyObject *WordCutter_with_vocab(WordCutter *self, PyObject *args, PyObject *kwargs) {
+    static char *keywords[] = {"vocab", "unk_id", "cls_id", "sep_id", "max_word_chars",
+                               "char_classes", "normalize", "normalize_table", NULL};
+    PyObject *vocab, *classes, *normalize = Py_None, *table = Py_None;
+    int unk, cls, sep;
+    Py_ssize_t max_word_chars;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OiiinS|OO:with_vocab", keywords, &vocab,
+                                     &unk, &cls, &sep, &max_word_chars, &classes, &normalize,
+                                     &table))
+        return NULL;
+    if (!check_id(unk, "unk_id") || !check_id(cls, "cls_id") || !check_id(sep, "sep_id"))
+        return NULL;
+    WordCutter *copy = (WordCutter *)WordCutterType.tp_alloc(&WordCutterType, 0);
     if (!copy)
         return NULL;
-    copy->fallback = NULL;
-    if (trie_copy(&copy->trie, &self->trie) < 0) {
-        PyObject_GC_Del(copy);
+    if (set_tables(copy, classes, normalize, table) < 0 ||
+        trie_copy(&copy->trie, &self->trie) < 0 || add_tokens(copy, vocab) < 0) {
+        Py_DECREF(copy);
         return NULL;
     }
     copy->unknown_score = self->unknown_score;
     copy->unk = unk;
+    copy->cls = cls;
+    copy->sep = sep;
     copy->max_word_chars = max_word_chars;
-    Py_INCREF(fallback);
-    copy->fallback = fallback;
-    PyObject_GC_Track(copy);
-    if (add_tokens(copy, vocab) < 0) {
-        Py_DECREF(copy);
-        return NULL;
-    }
     Py_UCS4 hashes[2] = {'#', '#'};
     copy->continuation = trie_find(&copy->trie, hashes, 2);
     return (PyObject *)copy;
 }
 
 static PyObject *WordCutter_cut(WordCutter *self, PyObject *text) {
-    Cut cut;
-    PyObject *pieces = NULL;
-    if (cut_text(self, text, &cut) == 0 && (pieces = PyList_New(cut.m))) {
-        for (Py_ssize_t k = 0, start = 0; k < cut.m; start = cut.ends[k++]) {
-            PyObject *piece = PyUnicode_Substring(text, start, cut.ends[k]);
-            if (!piece) {
-                Py_CLEAR(pieces);
-                break;
+    PyObject *list = PyList_New(1), *pieces = NULL;
+    if (!list)
+        return NULL;
+    Py_INCREF(text);
+    PyList_SET_ITEM(list, 0, text);
+    Texts texts;
+    Work work = {0};
+    if (texts_copy(self, list, 0, &texts) == 0 && work_alloc(&work, texts.longest) == 0) {
+        Py_ssize_t m = cut_ends(self, texts.chars, texts.starts[1], work.ends, work.score,
+                                work.next);
+        if ((pieces = PyList_New(m))) {
+            for (Py_ssize_t k = 0, start = 0; k < m; start = work.ends[k++]) {
+                PyObject *piece = PyUnicode_Substring(text, start, work.ends[k]);
+                if (!piece) {
+                    Py_CLEAR(pieces);
+                    break;
+                }
+                PyList_SET_ITEM(pieces, k, piece);
             }
-            PyList_SET_ITEM(pieces, k, piece);
         }
+    } else if (!PyErr_Occurred()) {
+        PyErr_NoMemory();
     }
-    cut_free(&cut);
+    work_free(&work);
+    texts_free(&texts);
+    Py_DECREF(list);
     return pieces;
 }
 
-static PyObject *WordCutter_id_chars(WordCutter *self, PyObject *text) {
+static PyObject *WordCutter_encode(WordCutter *self, PyObject *args, PyObject *kwargs) {
+    static char *keywords[] = {"texts", "pairs", "maxlen", "words", NULL};
+    PyObject *texts, *pairs = Py_None, *result = NULL;
+    Py_ssize_t maxlen = 0;
+    int words = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!|Onp:encode", keywords, &PyList_Type,
+                                     &texts, &pairs, &maxlen, &words))
+        return NULL;
+    int pair = pairs != Py_None;
+    Py_ssize_t n = PyList_GET_SIZE(texts);
     if (self->unk < 0) {
-        PyErr_SetString(PyExc_ValueError, "id_chars needs a vocabulary: use with_vocab");
+        PyErr_SetString(PyExc_ValueError, "encode needs a vocabulary: use with_vocab");
         return NULL;
     }
-    Cut cut;
-    Ids ids = {NULL, 0, 0};
-    PyObject *result = NULL;
-    if (cut_text(self, text, &cut) == 0 && ids_reserve(&ids, cut.m) == 0) {
-        Py_ssize_t k = 0;
-        for (Py_ssize_t start = 0; k < cut.m; start = cut.ends[k++])
-            if (add_piece(self, text, cut.s, start, cut.ends[k], &ids) < 0)
-                break;
-        if (k == cut.m)
-            result = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, ids.chars, ids.n);
+    if (pair && (!PyList_Check(pairs) || PyList_GET_SIZE(pairs) != n)) {
+        PyErr_SetString(PyExc_ValueError, "pairs must be None or a list as long as texts");
+        return NULL;
     }
-    PyMem_Free(ids.chars);
-    cut_free(&cut);
+    Texts firsts = {0}, seconds = {0};
+    Work work = {0};
+    Ids ids = {NULL, 0, 0};
+    Py_ssize_t *ends = PyMem_RawMalloc(2 * (n + 1) * sizeof(Py_ssize_t));
+    if (!ends) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (texts_copy(self, texts, 1, &firsts) < 0 || (pair && texts_copy(self, pairs, 1, &seconds) < 0))
+        goto done;
+    int failed;
+    Py_BEGIN_ALLOW_THREADS
+    failed = work_alloc(&work, firsts.longest > seconds.longest ? firsts.longest : seconds.longest) < 0 ||
+             add_texts(self, &firsts, words, &work, &ids, ends) < 0 ||
+             (pair && add_texts(self, &seconds, words, &work, &ids, ends + n) < 0);
+    Py_END_ALLOW_THREADS
+    if (failed) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (!(result = PyList_New(n)))
+        goto done;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        Py_ssize_t a = k ? ends[k - 1] : 0, b = ends[k];
+        Py_ssize_t c = pair ? (k ? ends[n + k - 1] : ends[n - 1]) : 0, d = pair ? ends[n + k] : 0;
+        PyObject *item = encoding(self, ids.ids + a, b - a, ids.ids + c, d - c, pair, maxlen);
+        if (!item) {
+            Py_CLEAR(result);
+            break;
+        }
+        PyList_SET_ITEM(result, k, item);
+    }
+done:
+    PyMem_RawFree(ends);
+    PyMem_RawFree(ids.ids);
+    work_free(&work);
+    texts_free(&firsts);
+    texts_free(&seconds);
     return result;
 }
 
-static int WordCutter_traverse(WordCutter *self, visitproc visit, void *arg) {
-    Py_VISIT(self->fallback);
-    return 0;
-}
-
-static int WordCutter_clear(WordCutter *self) {
-    Py_CLEAR(self->fallback);
-    return 0;
-}
-
 static void WordCutter_dealloc(WordCutter *self) {
-    PyObject_GC_UnTrack(self);
-    WordCutter_clear(self);
+    Py_XDECREF(self->char_classes);
+    Py_XDECREF(self->normalize);
+    PyMem_Free(self->normalized);
     trie_free(&self->trie);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -658,10 +923,13 @@ static PyMethodDef WordCutter_methods[] = {
      "cut(text) -> list[str]: jieba's pieces of text, HMM off."},
     {"with_vocab", (PyCFunction)(void (*)(void))WordCutter_with_vocab,
      METH_VARARGS | METH_KEYWORDS,
-     "with_vocab(vocab, unk_id, max_word_chars, fallback) -> WordCutter: a copy that also "
-     "holds the vocabulary ((token, id) pairs), for id_chars."},
-    {"id_chars", (PyCFunction)WordCutter_id_chars, METH_O,
-     "id_chars(text) -> str: the token ids of text's pieces, as id characters."},
+     "with_vocab(vocab, unk_id, cls_id, sep_id, max_word_chars, char_classes, normalize=None, "
+     "normalize_table=None) -> WordCutter: a copy that also holds the vocabulary ((token, id) "
+     "pairs), for encode."},
+    {"encode", (PyCFunction)(void (*)(void))WordCutter_encode, METH_VARARGS | METH_KEYWORDS,
+     "encode(texts, pairs=None, maxlen=0, words=True) -> list[tuple[list[int], list[int]]]: "
+     "bert4keras's (token_ids, segment_ids) of each text (and pair), word or char level; "
+     "maxlen 0: no limit."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -671,11 +939,9 @@ static PyTypeObject WordCutterType = {
     .tp_doc = "WordCutter(words, total): jieba's cut with the HMM off, for (word, frequency) "
               "pairs whose dictionary lines sum to total.",
     .tp_basicsize = sizeof(WordCutter),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = WordCutter_new,
     .tp_dealloc = (destructor)WordCutter_dealloc,
-    .tp_traverse = (traverseproc)WordCutter_traverse,
-    .tp_clear = (inquiry)WordCutter_clear,
     .tp_methods = WordCutter_methods,
 };
 
@@ -683,118 +949,9 @@ static PyTypeObject WordCutterType = {
 /* Module                                                                              */
 /* ---------------------------------------------------------------------------------- */
 
-/* The int objects of ids below ID_OBJECTS, made on first use and kept: a batch's lists then
- * share them instead of each allocating its own. */
-#define ID_OBJECTS (1 << 18)
-static PyObject **id_objects;
-
-static PyObject *id_object(long id) {
-    if (id >= ID_OBJECTS)
-        return PyLong_FromLong(id);
-    if (!id_objects && !(id_objects = PyMem_Calloc(ID_OBJECTS, sizeof(PyObject *))))
-        return PyErr_NoMemory();
-    if (!id_objects[id] && !(id_objects[id] = PyLong_FromLong(id)))
-        return NULL;
-    Py_INCREF(id_objects[id]);
-    return id_objects[id];
-}
-
-/* (token ids, segment ids) of the n id characters of chars from start on: segment 0 for
- * the first n_first of them, 1 for the rest. */
-static PyObject *encoding(PyObject *chars, Py_ssize_t start, Py_ssize_t n, Py_ssize_t n_first) {
-    int kind = PyUnicode_KIND(chars);
-    const void *data = PyUnicode_DATA(chars);
-    PyObject *ids = PyList_New(n), *segments = PyList_New(n);
-    PyObject *segment_objects[2] = {PyLong_FromLong(0), PyLong_FromLong(1)};
-    PyObject *result = NULL;
-    if (!ids || !segments || !segment_objects[0] || !segment_objects[1])
-        goto done;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        Py_UCS4 c = PyUnicode_READ(kind, data, start + i);
-        PyObject *id = id_object(c >= SURROGATES ? (long)c - SURROGATE_COUNT : (long)c);
-        if (!id)
-            goto done;
-        PyList_SET_ITEM(ids, i, id);
-        PyObject *segment = segment_objects[i >= n_first];
-        Py_INCREF(segment);
-        PyList_SET_ITEM(segments, i, segment);
-    }
-    result = PyTuple_Pack(2, ids, segments);
-done:
-    Py_XDECREF(ids);
-    Py_XDECREF(segments);
-    Py_XDECREF(segment_objects[0]);
-    Py_XDECREF(segment_objects[1]);
-    return result;
-}
-
-static PyObject *id_lists(PyObject *module, PyObject *args) {
-    PyObject *chars;
-    Py_ssize_t n_first;
-    if (!PyArg_ParseTuple(args, "Un:id_lists", &chars, &n_first))
-        return NULL;
-    return encoding(chars, 0, PyUnicode_GET_LENGTH(chars), n_first);
-}
-
-/* A buffer of C ints (array("i")); 0 with an exception otherwise. */
-static int get_ints(PyObject *object, Py_buffer *view) {
-    if (PyObject_GetBuffer(object, view, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) == 0) {
-        if (view->itemsize == sizeof(int) && view->format && strcmp(view->format, "i") == 0)
-            return 1;
-        PyBuffer_Release(view);
-    }
-    PyErr_Clear();
-    PyErr_SetString(PyExc_TypeError, "lengths and firsts must be array('i')");
-    return 0;
-}
-
-static PyObject *split_id_lists(PyObject *module, PyObject *args) {
-    PyObject *chars, *lengths_object, *firsts_object, *results = NULL;
-    Py_buffer lengths, firsts;
-    if (!PyArg_ParseTuple(args, "UOO:split_id_lists", &chars, &lengths_object, &firsts_object))
-        return NULL;
-    if (!get_ints(lengths_object, &lengths))
-        return NULL;
-    if (!get_ints(firsts_object, &firsts)) {
-        PyBuffer_Release(&lengths);
-        return NULL;
-    }
-    const int *length = lengths.buf, *first = firsts.buf;
-    Py_ssize_t n = lengths.len / (Py_ssize_t)sizeof(int), total = 0, negative = 0;
-    for (Py_ssize_t k = 0; k < n; k++) {
-        total += length[k];
-        negative |= length[k] < 0;
-    }
-    if (negative || firsts.len != lengths.len || total != PyUnicode_GET_LENGTH(chars)) {
-        PyErr_SetString(PyExc_ValueError, "lengths, firsts and chars do not agree");
-    } else if ((results = PyList_New(n))) {
-        for (Py_ssize_t k = 0, start = 0; k < n; start += length[k++]) {
-            PyObject *pair = encoding(chars, start, length[k], first[k]);
-            if (!pair) {
-                Py_CLEAR(results);
-                break;
-            }
-            PyList_SET_ITEM(results, k, pair);
-        }
-    }
-    PyBuffer_Release(&lengths);
-    PyBuffer_Release(&firsts);
-    return results;
-}
-
-static PyMethodDef module_methods[] = {
-    {"id_lists", id_lists, METH_VARARGS,
-     "id_lists(chars, n_first) -> (token_ids, segment_ids) of a str of id characters, "
-     "segment 0 for the first n_first."},
-    {"split_id_lists", split_id_lists, METH_VARARGS,
-     "split_id_lists(chars, lengths, firsts) -> [id_lists(text_chars, first), ...] for "
-     "texts whose id characters are concatenated in chars (lengths, firsts: array('i'))."},
-    {NULL, NULL, 0, NULL},
-};
-
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "wobert._wordcut",
-    "jieba's cut with the HMM off, and the word tokenizer's ids, in C.", -1, module_methods,
+    "jieba's cut with the HMM off, and bert4keras's token ids, in C.", -1, NULL,
 };
 
 PyMODINIT_FUNC PyInit__wordcut(void) {

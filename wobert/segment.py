@@ -4,9 +4,8 @@ Two backends give the same cut (``jieba.Tokenizer().cut(text, HMM=False)``):
 
 - ``native`` (``wobert._wordcut``, C, built at install), the default: jieba's word graph
   and best path over a trie of jieba's ``dict.txt`` with jieba's frequency total (which
-  counts a word again each time a line or ``add_word`` repeats it). A copy of the trie that
-  also holds the vocabulary gives the word tokenizer's ids in the same call, without a
-  Python string per piece (``JiebaSegmenter.id_cutter``).
+  counts a word again each time a line or ``add_word`` repeats it). The word tokenizer
+  copies its ``cutter`` with the vocabulary added, and gets its ids from it.
 - ``jieba`` (pure Python), the reference, to check the native cut against.
 
 User words go into a private dictionary, never into jieba's global one, with the frequency
@@ -118,23 +117,14 @@ class JiebaSegmenter:
         self.backend = backend
         self.user_words = resolve_user_words(check_user_words(user_words))
         self.cut: Callable[[str], list[str]]
+        self.cutter: _wordcut.WordCutter | None = None  # the native backend's
         if backend == "native":
             words, total = _dictionary_with(self.user_words)
-            self._native = _wordcut.WordCutter(words.items(), total)
-            self.cut = self._native.cut
+            self.cutter = _wordcut.WordCutter(words.items(), total)
+            self.cut = self.cutter.cut
         else:
             python_jieba = _python_jieba(self.user_words)
             self.cut = lambda text: list(python_jieba.cut(text, HMM=False))
-
-    def id_cutter(self, vocab: Mapping[str, int], unk_id: int, max_word_chars: int,
-                  fallback: Mapping[str, str]) -> Callable[[str], str]:
-        """The cut and bert4keras's word-level ids in one call: text -> the ids of its pieces
-        as id characters (see ``wobert._wordcut``). A piece outside the vocabulary goes
-        through BERT's char level in C where it is made of jieba's word characters, and is
-        ``fallback[piece]`` otherwise (one other character, or "\\r\\n")."""
-        if self.backend != "native":
-            raise ValueError("word ids need the native backend")
-        return self._native.with_vocab(vocab.items(), unk_id, max_word_chars, fallback).id_chars
 
 
 def _dictionary_with(user_words: Sequence[tuple[str, int]]) -> tuple[dict[str, int], int]:

@@ -26,16 +26,16 @@ import contextlib
 import functools
 import gc
 import itertools
-import multiprocessing
 import os
 import re
 import sys
 import unicodedata
 from array import array
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from wobert._wordcut import id_lists, split_id_lists
+from wobert._wordcut import WordCutter
 from wobert.jsonfile import read_json, write_json
 from wobert.segment import UserWord, check_user_words, get_segmenter
 
@@ -89,6 +89,30 @@ def normalize(text: str) -> str:
     return text
 
 
+# normalize_table's marks: the character goes, or a text holding it needs ``normalize``.
+_NORMAL_DROP, _NORMAL_PYTHON = 0xFFFFFFFE, 0xFFFFFFFF
+
+
+@functools.lru_cache(maxsize=1)
+def normalize_table() -> array:
+    """``normalize`` per BMP character, for the C side: the one character it becomes,
+    _NORMAL_DROP where it goes, or _NORMAL_PYTHON where a text holding it needs ``normalize``
+    itself: where the result depends on the neighbours (a final sigma, combining marks
+    other than Mn, which NFD may reorder) or is several characters (Hangul syllables)."""
+    table = array("I", [_NORMAL_PYTHON]) * 0x10000
+    for code in range(0x10000):
+        ch = chr(code)
+        if 0xD800 <= code <= 0xDFFF or ch == "\u03a3":
+            continue
+        nfd = unicodedata.normalize("NFD", ch.lower())
+        if any(unicodedata.combining(c) and unicodedata.category(c) != "Mn" for c in nfd):
+            continue
+        normal = normalize(ch)
+        if len(normal) <= 1:
+            table[code] = ord(normal) if normal else _NORMAL_DROP
+    return table
+
+
 def is_cjk(ch: str) -> bool:
     """Whether ``ch`` is a CJK character (the ranges BERT splits one by one)."""
     code = ord(ch)
@@ -130,9 +154,29 @@ def split_words(text: str) -> list[str]:
     return text.translate(_char_table()).split()
 
 
+@functools.lru_cache(maxsize=1)
+def char_classes() -> bytes:
+    """``split_words`` as one byte per code point, for the C char level: 0 a word's
+    character, 1 a token of its own (punctuation, CJK), 2 a space (``str.split``'s, all in
+    the BMP), 3 dropped."""
+    classes = bytearray(0x110000)
+    for code, spaced in _char_table().items():
+        classes[code] = 3 if spaced is None else 1
+    for code in range(0x10000):
+        if not classes[code] and chr(code).isspace():
+            classes[code] = 2
+    return bytes(classes)
+
+
 def _check_text(text: Any, name: str = "text") -> None:
     if not isinstance(text, str):
         raise TypeError(f"{name} must be str, not {type(text).__name__}")
+
+
+def _check_texts(texts: list[Any], pairs: list[Any] | None) -> None:
+    for name, items in (("first", texts), ("second", pairs or ())):
+        for text in items:
+            _check_text(text, name)
 
 
 # ---------------------------------------------------------------------------------------
@@ -241,14 +285,7 @@ def _read_config(directory: Path) -> dict[str, Any]:
 # Tokenizers
 # ---------------------------------------------------------------------------------------
 
-# Token ids travel as the characters of a str (id i is chr(i), skipping the surrogates; the
-# C side, ``wobert._wordcut``, writes and reads them the same way): the ids of a text are
-# one str, cut and glued by slicing, and turned into lists of ints in one call.
-_SURROGATES, _SURROGATE_COUNT = 0xD800, 0x800
-
-
-def _id_char(token_id: int) -> str:
-    return chr(token_id + _SURROGATE_COUNT if token_id >= _SURROGATES else token_id)
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _not_unicode(name: str, err: UnicodeEncodeError) -> ValueError:
@@ -262,20 +299,6 @@ def _check_maxlen(maxlen: int | None) -> None:
         raise ValueError(f"maxlen must be an integer >= 2 (room for [CLS] and [SEP]), not {maxlen!r}")
 
 
-def _truncated_lengths(first: int, second: int, maxlen: int) -> tuple[int, int]:
-    """bert4keras ``truncate_sequences``: shorten the longer (the first on ties) one at a time."""
-    excess = first + second - maxlen
-    if excess <= 0:
-        return first, second
-    cut = min(abs(first - second), excess)
-    if first > second:
-        first -= cut
-    else:
-        second -= cut
-    excess -= cut
-    return first - (excess + 1) // 2, second - excess // 2
-
-
 def _with_ends(body: Sequence, start: Sequence, end: Sequence, length: int | None = None) -> Sequence:
     """``start + body + end`` cut to ``length`` items by dropping those before ``end``."""
     whole = start + body
@@ -285,27 +308,18 @@ def _with_ends(body: Sequence, start: Sequence, end: Sequence, length: int | Non
 
 
 class _Cache(dict):
-    """key -> value: the ``base`` items, and ``compute(key)`` for any other key, computed on
-    first use and kept until PIECE_CACHE_SIZE of them are (then only ``base`` is kept)."""
+    """key -> ``compute(key)``, computed on first use and kept until PIECE_CACHE_SIZE keys are
+    (then the cache starts again)."""
 
-    def __init__(self, compute: Callable[[str], Any], base: Mapping[str, Any] | None = None):
-        self._base = dict(base or {})
-        super().__init__(self._base)
+    def __init__(self, compute: Callable[[str], Any]):
+        super().__init__()
         self._compute = compute
 
     def __missing__(self, key: str) -> Any:
-        if len(self) >= len(self._base) + PIECE_CACHE_SIZE:
+        if len(self) >= PIECE_CACHE_SIZE:
             self.clear()
-            self.update(self._base)
         value = self[key] = self._compute(key)
         return value
-
-    def joined(self, keys: list[str]) -> str:
-        """The (str) values of ``keys`` joined: C speed while every key is cached."""
-        try:
-            return "".join(map(self.get, keys))
-        except TypeError:  # None: keys not seen yet
-            return "".join(map(self.__getitem__, keys))
 
     def chained(self, keys: list[str]) -> list:
         """The (tuple) values of ``keys`` concatenated into a list."""
@@ -331,17 +345,17 @@ class BaseTokenizer:
         self._tokens = {i: t for t, i in token_dict.items()}
         self.unk_id, self.cls_id, self.sep_id = (token_dict[t] for t in (UNK, CLS, SEP))
         self.pad_id, self.mask_id = token_dict[PAD], token_dict[MASK]
-        self._cls, self._sep, self._unk = map(_id_char, (self.cls_id, self.sep_id, self.unk_id))
+        self._cutter: WordCutter  # set by the subclass, with _vocab_cutter
+        _combining_marks()  # built now, not in the middle of a timed batch
 
-    def _vocab_id_chars(self) -> dict[str, str]:
-        """Each token -> its id as a character."""
-        return {token: _id_char(i) for token, i in self.token_dict.items()}
+    def _vocab_cutter(self, cutter: WordCutter) -> WordCutter:
+        """``cutter`` copied with this vocabulary and normalization: ``encode`` in C."""
+        return cutter.with_vocab(
+            self.token_dict.items(), self.unk_id, self.cls_id, self.sep_id, MAX_WORD_CHARS,
+            char_classes(), *((normalize, normalize_table()) if self.do_lower_case else ()))
 
-    # -- per subclass: a text's tokens, and its ids as characters, without [CLS] and [SEP] --
     def _text_tokens(self, text: str) -> list[str]:
-        raise NotImplementedError
-
-    def _text_id_chars(self, text: str) -> str:
+        """Per subclass: the tokens of a text, without [CLS] and [SEP]."""
         raise NotImplementedError
 
     @property
@@ -375,34 +389,29 @@ class BaseTokenizer:
         the ``[SEP]`` of the longer text are dropped (the first text's on ties).
         """
         _check_maxlen(maxlen)
-        chars, n_first = self._encode(first, second, maxlen)
-        return id_lists(chars, n_first)
+        texts, pairs = [first], None if second is None else [second]
+        _check_texts(texts, pairs)
+        return self._encode_all(texts, pairs, maxlen)[0]
 
-    def _encode(self, first: str, second: str | None, maxlen: int | None) -> tuple[str, int]:
-        """``encode``'s ids as characters, and how many of them are the first segment's."""
-        first_chars = self._checked_id_chars(first, "first")
-        if second is None:
-            chars = _with_ends(first_chars, self._cls, self._sep, maxlen)
-            return chars, len(chars)
-        second_chars = self._checked_id_chars(second, "second")
-        n_first, n_second = len(first_chars) + 2, len(second_chars) + 2
-        if maxlen is not None:
-            n_first, n_second = _truncated_lengths(n_first, n_second, maxlen + 1)
-        chars = _with_ends(first_chars, self._cls, self._sep, n_first)
-        return chars + _with_ends(second_chars, self._cls, self._sep, n_second)[1:], n_first
-
-    def _checked_id_chars(self, text: str, name: str) -> str:
-        _check_text(text, name)
+    def _encode_all(self, texts: list[str], pairs: list[str] | None,
+                    maxlen: int | None) -> list[tuple[list[int], list[int]]]:
+        """``encode`` of each text (and pair), in one call of the C cutter, which releases
+        the GIL while it cuts and looks up."""
         try:
-            return self._text_id_chars(text)
+            return self._cutter.encode(texts, pairs, maxlen or 0, self.level == "word")
         except UnicodeEncodeError as err:
+            name = "first" if any(map(_LONE_SURROGATE.search, texts)) else "second"
             raise _not_unicode(name, err) from None
 
     def encode_batch(self, texts: Iterable[str], pairs: Iterable[str] | None = None,
                      maxlen: int | None = None,
                      workers: int = 1) -> list[tuple[list[int], list[int]]]:
-        """``[encode(text, pair, maxlen) ...]``, in up to ``workers`` processes: one per
-        ``MIN_CHARS_PER_WORKER`` characters of input (starting them costs more below that)."""
+        """``[encode(text, pair, maxlen) ...]``, in ``workers`` threads (word level).
+
+        The threads run in parallel: the C cutter, where the word level's time goes, releases
+        the GIL. The char level takes one thread whatever ``workers`` says: its time goes
+        into building the lists of ids, which holds the GIL.
+        """
         texts = list(texts)
         pairs = None if pairs is None else list(pairs)
         if pairs is not None and len(pairs) != len(texts):
@@ -410,14 +419,18 @@ class BaseTokenizer:
         _check_maxlen(maxlen)
         if workers < 1:
             raise ValueError(f"workers must be >= 1, not {workers}")
-        chars = sum(len(t) for t in itertools.chain(texts, pairs or ()) if isinstance(t, str))
-        workers = min(workers, max(1, chars // MIN_CHARS_PER_WORKER))
-        chunks = _chunks(len(texts), workers)
+        _check_texts(texts, pairs)
+        bounds = _chunks(texts, pairs)
+        firsts = [texts[a:b] for a, b in bounds]
+        seconds = [None if pairs is None else pairs[a:b] for a, b in bounds]
+        maxlens = itertools.repeat(maxlen)
         with _cycle_collector_paused():
-            if workers == 1 or len(chunks) < 2 or "fork" not in multiprocessing.get_all_start_methods():
-                seconds = pairs or itertools.repeat(None)
-                return [self.encode(t, s, maxlen) for t, s in zip(texts, seconds)]
-            return _encode_in_processes(self, texts, pairs, maxlen, workers, chunks)
+            if workers == 1 or len(bounds) < 2 or self.level == "char":
+                encoded = list(map(self._encode_all, firsts, seconds, maxlens))
+            else:
+                with ThreadPoolExecutor(workers, thread_name_prefix="wobert-encode") as pool:
+                    encoded = list(pool.map(self._encode_all, firsts, seconds, maxlens))
+            return list(itertools.chain.from_iterable(encoded))
 
     def decode(self, ids: Iterable[int]) -> str:
         """Readable text: bert4keras's ``decode`` (special tokens dropped, ``##`` joined)."""
@@ -493,10 +506,7 @@ class CharTokenizer(BaseTokenizer):
         self._wordpiece = models.WordPiece(vocab=self.token_dict, unk_token=UNK,
                                            max_input_chars_per_word=MAX_WORD_CHARS)
         self._word_tokens = _Cache(self._new_word_tokens)
-        _char_table(), _combining_marks()  # built once per process now, not in each worker
-        self._word_id_chars = _Cache(
-            lambda word: "".join(_id_char(self.token_to_id(t)) for t in self._word_tokens[word]),
-            base=self._vocab_id_chars())
+        self._cutter = self._vocab_cutter(WordCutter((), 1))  # no words: the char level only
 
     def _new_word_tokens(self, word: str) -> tuple[str, ...]:
         """WordPiece tokens; a word without pieces stays whole, as in bert4keras (id ``[UNK]``)."""
@@ -504,9 +514,6 @@ class CharTokenizer(BaseTokenizer):
             return (word,)
         pieces = self._wordpiece.tokenize(word)
         return (word,) if pieces[0].id == self.unk_id else tuple(p.value for p in pieces)
-
-    def _text_id_chars(self, text: str) -> str:
-        return self._word_id_chars.joined(split_words(self._normalize(text)))
 
     def _text_tokens(self, text: str) -> list[str]:
         return self._word_tokens.chained(split_words(self._normalize(text)))
@@ -535,11 +542,9 @@ class Tokenizer(BaseTokenizer):
                                  f"first; give it as {self._normalize(word)!r}")
         self._segmenter = get_segmenter(user_words)
         self.config["user_words"] = [list(w) for w in self._segmenter.user_words]
+        self._cutter = self._vocab_cutter(self._segmenter.cutter)
+        # A piece in the vocabulary is one token; any other is spelled by the char level.
         self._char = CharTokenizer(self.token_dict, do_lower_case=self.do_lower_case)
-        # A piece in the vocabulary is one token; any other is spelled by the char level
-        # (in C, but for the pieces the fallback cache spells).
-        self._cut_id_chars = self._segmenter.id_cutter(
-            self.token_dict, self.unk_id, MAX_WORD_CHARS, fallback=_Cache(self._char._text_id_chars))
         self._piece_tokens = _Cache(
             lambda p: (p,) if p in self.token_dict else tuple(self._char._text_tokens(p)))
 
@@ -556,25 +561,11 @@ class Tokenizer(BaseTokenizer):
         except UnicodeEncodeError as err:
             raise _not_unicode("text", err) from None
 
-    def _text_id_chars(self, text: str) -> str:
-        return self._cut_id_chars(self._normalize(text))
-
     def _text_tokens(self, text: str) -> list[str]:
         return self._piece_tokens.chained(self._segmenter.cut(self._normalize(text)))
 
 
 _LEVELS = {"word": Tokenizer, "char": CharTokenizer}
-
-
-# ---------------------------------------------------------------------------------------
-# Several processes
-# ---------------------------------------------------------------------------------------
-
-# What forked workers read: (tokenizer, texts, pairs, maxlen), set just before the fork.
-_FORKED_JOB: tuple | None = None
-_MIN_CHUNK = 512
-#: input characters per worker process below which ``encode_batch`` starts fewer processes.
-MIN_CHARS_PER_WORKER = 2_000_000
 
 
 def load_tokenizer(vocab: str | Path) -> BaseTokenizer:
@@ -589,6 +580,15 @@ def load_tokenizer(vocab: str | Path) -> BaseTokenizer:
     if not path.is_file():
         raise FileNotFoundError(f"vocabulary not found: {path}")
     return CharTokenizer(path)
+
+
+# ---------------------------------------------------------------------------------------
+# Batches
+# ---------------------------------------------------------------------------------------
+
+#: characters per call of the C cutter in ``encode_batch``: a few milliseconds of work, so
+#: threads take turns often, and buffers small enough to be reused rather than mapped anew.
+CHUNK_CHARS = 16_384
 
 
 @contextlib.contextmanager
@@ -612,38 +612,11 @@ def _cycle_collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _chunks(n: int, workers: int) -> list[tuple[int, int]]:
-    """Index ranges of about 8 chunks per worker, each at least _MIN_CHUNK texts."""
-    size = max(_MIN_CHUNK, -(-n // (8 * workers)))
-    return [(start, min(start + size, n)) for start in range(0, n, size)]
-
-
-def _encode_chunk(bounds: tuple[int, int]) -> tuple[bytes, array, array]:
-    """In a worker: the chunk's ids as one string of id characters in UTF-16 (quicker to
-    pass than pickle's UTF-8), with each text's length and first-segment length."""
-    tokenizer, texts, pairs, maxlen = _FORKED_JOB
-    parts, lengths, firsts = [], array("i"), array("i")
-    for i in range(*bounds):
-        chars, n_first = tokenizer._encode(texts[i], None if pairs is None else pairs[i], maxlen)
-        parts.append(chars)
-        lengths.append(len(chars))
-        firsts.append(n_first)
-    return "".join(parts).encode("utf-16-le"), lengths, firsts
-
-
-def _encode_in_processes(tokenizer: BaseTokenizer, texts: list[str], pairs: list[str] | None,
-                         maxlen: int | None, workers: int,
-                         chunks: list[tuple[int, int]]) -> list[tuple[list[int], list[int]]]:
-    global _FORKED_JOB
-    _FORKED_JOB = (tokenizer, texts, pairs, maxlen)
-    try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            results = []
-            for chars, lengths, firsts in pool.imap(_encode_chunk, chunks):
-                results += split_id_lists(chars.decode("utf-16-le"), lengths, firsts)
-            return results
-    finally:
-        _FORKED_JOB = None
+def _chunks(texts: list[str], pairs: list[str] | None) -> list[tuple[int, int]]:
+    """Index ranges of about CHUNK_CHARS characters each (by the average text length)."""
+    chars = sum(map(len, texts)) + (sum(map(len, pairs)) if pairs else 0)
+    size = max(1, CHUNK_CHARS * len(texts) // max(1, chars))
+    return [(start, min(start + size, len(texts))) for start in range(0, len(texts), size)]
 
 
 # ---------------------------------------------------------------------------------------
