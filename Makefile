@@ -68,5 +68,5 @@ compare: setup  ## word vs char comparison: make compare CHAR=... WORD=...
 	$(PY) finetune/compare.py --data $(DATA) --char-model $(CHAR) --word-model $(WORD) --out $(RUNS)/compare
 
 clean:  ## remove the virtual environment, build files and runs
-	rm -rf $(VENV) build dist *.egg-info $(RUNS) .pytest_cache
+	rm -rf $(VENV) build dist *.egg-info $(RUNS) .pytest_cache wobert/*.so
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -5,8 +5,8 @@ DATA/clue/*/*.json, with the WoBERT vocabulary (bert-base-chinese simplified as 
 does, plus the 20,000 most frequent words of jieba's dictionary):
 
 - exactness: token ids equal to the reference's, word and char level (mismatches counted);
-- MB/s (UTF-8 input) of one process, wobert vs the reference, interleaved in chunks so both
-  see the same machine load; the wobert tokenizer starts with an empty piece cache;
+- MB/s (UTF-8 input) of one process, ``encode`` text by text, wobert vs the reference,
+  interleaved in chunks so both see the same machine load;
 - ``encode_batch`` with 2 workers vs 1 (best of 5, taking turns), word level, on 10,000 corpus
   lines, 10,000 CLUE sentences, all corpus lines, and every text;
 - tokens per character, word vs char tokenizer.
@@ -74,7 +74,7 @@ def mismatches(ours, ref, texts: list[str]) -> tuple[int, int]:
 
 def race(ours, ref, texts: list[str]) -> dict[str, float]:
     """Wall and CPU seconds of each encoding ``texts``, taking turns every CHUNK texts so
-    both see the same machine load; then wobert's second pass (its piece cache warm)."""
+    both see the same machine load."""
     stats = dict.fromkeys(("ours_wall", "ref_wall", "ours_cpu", "ref_cpu"), 0.0)
     turns = (("ref", ref), ("ours", ours))
     for start in range(0, len(texts), CHUNK):
@@ -83,7 +83,6 @@ def race(ours, ref, texts: list[str]) -> dict[str, float]:
             _, wall, cpu = timed(lambda: encode_all(tokenizer, chunk))
             stats[f"{name}_wall"] += wall
             stats[f"{name}_cpu"] += cpu
-    _, stats["warm_wall"], stats["warm_cpu"] = timed(lambda: encode_all(ours, texts))
     return stats
 
 
@@ -108,7 +107,7 @@ def pair_mismatches(ours, ref, pairs: list[tuple[str, str]]) -> int:
 def workers_speedup(vocab: dict[str, int], texts: list[str], workers: int,
                     repeat: int = 5) -> tuple[float, float]:
     """Best wall seconds of ``encode_batch`` with 1 worker and with ``workers``, taking turns,
-    each run on a tokenizer built before the clock starts (its caches empty)."""
+    each run on a new tokenizer, built before the clock starts."""
     best = {1: math.inf, workers: math.inf}
     for _ in range(repeat):
         for n in best:
@@ -161,13 +160,13 @@ def main(argv: list[str] | None = None) -> int:
     char_bad, char_tokens = mismatches(char, ref_char, texts)
     pair_bad = (pair_mismatches(word, ref_word, pairs), pair_mismatches(char, ref_char, pairs))
     print(f"mismatches: word {word_bad}, char {char_bad}, pairs {pair_bad}", file=sys.stderr)
-    w = race(Tokenizer(vocab), ref_word, texts)  # a fresh tokenizer: its cache starts empty
+    w = race(Tokenizer(vocab), ref_word, texts)
     print(f"word: {w}", file=sys.stderr)
     c = race(CharTokenizer(base), ref_char, texts)
     print(f"char: {c}", file=sys.stderr)
 
-    def speed(stats: dict, clock: str, ours: str = "ours") -> str:
-        ours, ref = megabytes / stats[f"{ours}_{clock}"], megabytes / stats[f"ref_{clock}"]
+    def speed(stats: dict, clock: str) -> str:
+        ours, ref = megabytes / stats[f"ours_{clock}"], megabytes / stats[f"ref_{clock}"]
         return f"{ref:.2f} | {ours:.2f} | **{ours / ref:.1f}x**"
 
     rows = [
@@ -175,8 +174,6 @@ def main(argv: list[str] | None = None) -> int:
         "|---|---|---|---|",
         f"| word tokenizer, 1 process, MB/s (wall clock) | {speed(w, 'wall')} |",
         f"| word tokenizer, 1 process, MB/s (CPU time) | {speed(w, 'cpu')} |",
-        f"| word tokenizer, 1 process, second pass (piece cache warm), MB/s (CPU time) "
-        f"| {speed(w, 'cpu', 'warm')} |",
         f"| char tokenizer, 1 process, MB/s (wall clock) | {speed(c, 'wall')} |",
         f"| char tokenizer, 1 process, MB/s (CPU time) | {speed(c, 'cpu')} |",
         *(f"| word `encode_batch`, {name}, 1 vs {args.workers} workers, s "

@@ -14,8 +14,6 @@ from pathlib import Path
 import jieba
 import pytest
 
-from array import array
-
 from wobert import cli, tokenizer as tokenizer_module
 from wobert._wordcut import WordCutter
 from wobert.segment import JiebaSegmenter, get_segmenter, jieba_dictionary, jieba_words

@@ -284,7 +284,8 @@ def fold_chunks(
     ``initial()``) and return the states, for the caller to merge.
 
     ``workers`` counts this process: it reads ``chunks``, keeps ``workers - 1`` forked
-    processes fed (two chunks queued each) and folds the chunks that find no room itself.
+    processes fed (two chunks queued each), folds the chunks that find no room itself, and
+    at the end takes back the chunks still queued.
     Only the final states come back, so merging costs nothing per chunk. Which process folds
     which chunk varies: merge with an operation that ignores order (adding counts) and the
     result does not depend on ``workers``. A chunk may not be None.
@@ -310,6 +311,11 @@ def fold_chunks(
                 tasks.put_nowait(chunk)
             except queue.Full:
                 states[0] = step(states[0], chunk)
+        while True:  # take back chunks still queued rather than wait for the workers
+            try:
+                states[0] = step(states[0], tasks.get_nowait())
+            except queue.Empty:
+                break
         for _ in processes:
             _put_waiting(tasks, None, processes, results)
         while len(states) < workers:

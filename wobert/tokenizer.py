@@ -11,13 +11,14 @@ characters dropped, then WordPiece, ``[UNK]`` for a word that has no pieces.
 ``CharTokenizer`` is that character level alone: bert4keras's ``Tokenizer(vocab,
 do_lower_case=True)``, BERT's own tokenizer.
 
-Speed: the word tokenizer's ids come from one C call per text (``wobert._wordcut`` through
-``wobert.segment``): jieba's cut, the vocabulary lookup, and BERT's char level for the
-pieces of jieba's word characters (CJK, ASCII letters and digits, + # & . _ % -). The few
-other pieces outside the vocabulary (single characters) take the Python char level below,
-cached. The char tokenizer's character level is one ``str.translate`` with a table built
-from Python's ``unicodedata`` (so it classifies every character exactly as bert4keras does)
-and a split; its WordPiece comes from the ``tokenizers`` library, cached per distinct word.
+Speed: ``encode`` and ``encode_batch`` are one C call per chunk of texts
+(``wobert._wordcut``): normalization through ``normalize_table`` (Python's ``normalize``
+for the rare text it does not cover), jieba's cut (word level), the vocabulary lookup, the
+char level through ``char_classes``, WordPiece, truncation and the result lists. Both
+tables are built here from Python's ``unicodedata``, so C classifies every character as
+bert4keras does (tests check every code point). ``tokenize`` and ``cut``, which return
+strings, stay in Python: ``str.translate`` with the char table and a split, WordPiece from
+the ``tokenizers`` library, cached per distinct word.
 """
 from __future__ import annotations
 
@@ -641,7 +642,7 @@ def add_cli(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--maxlen", type=int, default=None,
                         help="cut each line to this many tokens, [CLS] and [SEP] included")
     parser.add_argument("--workers", type=int, default=1,
-                        help="processes (default 1; pays off from about 10k lines)")
+                        help="threads for the word level (default 1)")
     parser.add_argument("--user-words", metavar="FILE", default=None,
                         help="domain words to cut whole, jieba user-dict format: word [freq] [tag]")
 
