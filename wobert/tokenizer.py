@@ -290,7 +290,7 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _not_unicode(name: str, err: UnicodeEncodeError) -> ValueError:
-    """The error for a lone surrogate (the segmenters and WordPiece raise UnicodeEncodeError on it)."""
+    """The error for a lone surrogate (the C cutter and WordPiece raise UnicodeEncodeError)."""
     return ValueError(f"{name} is not valid Unicode: it has a lone surrogate "
                       f"{err.object[err.start]!r} (decode with errors='replace')")
 
@@ -347,7 +347,6 @@ class BaseTokenizer:
         self.unk_id, self.cls_id, self.sep_id = (token_dict[t] for t in (UNK, CLS, SEP))
         self.pad_id, self.mask_id = token_dict[PAD], token_dict[MASK]
         self._cutter: WordCutter  # set by the subclass, with _vocab_cutter
-        _combining_marks()  # built now, not in the middle of a timed batch
 
     def _vocab_cutter(self, cutter: WordCutter) -> WordCutter:
         """``cutter`` copied with this vocabulary and normalization: ``encode`` in C."""
