@@ -344,7 +344,7 @@ static void texts_free(Texts *t) {
 
 static int texts_reserve(Texts *t, Py_ssize_t more) {
     Py_ssize_t used = t->starts[t->n];
-    if (used + more <= t->cap)
+    if (t->chars && used + more <= t->cap)
         return 0;
     Py_ssize_t cap = 2 * t->cap > used + more ? 2 * t->cap : used + more;
     Py_UCS4 *chars = PyMem_RawRealloc(t->chars, ((size_t)cap + 1) * sizeof(Py_UCS4));
