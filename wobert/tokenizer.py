@@ -544,9 +544,13 @@ class Tokenizer(BaseTokenizer):
         self.config["user_words"] = [list(w) for w in self._segmenter.user_words]
         self._cutter = self._vocab_cutter(self._segmenter.cutter)
         # A piece in the vocabulary is one token; any other is spelled by the char level.
-        self._char = CharTokenizer(self.token_dict, do_lower_case=self.do_lower_case)
         self._piece_tokens = _Cache(
             lambda p: (p,) if p in self.token_dict else tuple(self._char._text_tokens(p)))
+
+    @functools.cached_property
+    def _char(self) -> CharTokenizer:
+        """The char level of ``tokenize``'s strings, built on first use (``encode`` is in C)."""
+        return CharTokenizer(self.token_dict, do_lower_case=self.do_lower_case)
 
     @property
     def user_words(self) -> list[tuple[str, int]]:
