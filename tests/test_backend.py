@@ -1,4 +1,4 @@
-"""bert4keras on TF 2.21 through wobert.backend: build, train, accumulate, save, load."""
+"""bert4keras on TF 2.21 through wobert.backend: build, save, load."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,6 @@ import pytest
 
 from wobert.backend import (
     CheckpointMismatch,
-    adamw,
     build_bert,
     build_transformer_model,
     keras,
@@ -18,7 +17,6 @@ from wobert.backend import (
     set_seed,
     tf,
 )
-from wobert.optimization import GradientAccumulator
 
 CONFIG = dict(
     vocab_size=40, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
@@ -37,65 +35,11 @@ def mlm_model(seed: int = 0) -> keras.Model:
     return build_bert(CONFIG, with_mlm=True).model
 
 
-def summed_loss(model: keras.Model, tokens: np.ndarray, segments: np.ndarray) -> tf.Tensor:
-    probs = model([tokens, segments], training=True)
-    return tf.reduce_sum(keras.losses.sparse_categorical_crossentropy(tokens, probs))
-
-
-def train(model: keras.Model, micro_batches: list, steps: int, accumulate: int) -> list[float]:
-    """Run ``steps`` optimizer steps, each over ``accumulate`` micro-batches; return mean losses."""
-    optimizer = adamw(1e-2, weight_decay=0.01, warmup_steps=2, total_steps=50)
-    accumulator = GradientAccumulator(model.trainable_variables)
-    losses = []
-    for _ in range(steps):
-        total, count = 0.0, 0
-        for tokens, segments in micro_batches[:accumulate]:
-            with tf.GradientTape() as tape:
-                loss = summed_loss(model, tokens, segments)
-            accumulator.add(tape.gradient(loss, model.trainable_variables), tokens.size)
-            total, count = total + float(loss), count + tokens.size
-        accumulator.apply(optimizer)
-        losses.append(total / count)
-    return losses
-
-
 def test_tiny_bert_builds_with_mlm_head():
     model = mlm_model()
     probs = model.predict(list(batch(3)), verbose=0)
     assert probs.shape == (3, 12, CONFIG["vocab_size"])
     np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=1e-4)
-
-
-def test_adamw_warmup_and_accumulation_lower_the_loss():
-    model = mlm_model()
-    losses = train(model, [batch(4, 0), batch(4, 1)], steps=8, accumulate=2)
-    assert losses[1] == pytest.approx(losses[0], rel=1e-5)  # step 0 has lr 0 (warm-up)
-    assert losses[-1] < losses[0] - 0.3
-
-
-def test_accumulating_k_batches_equals_one_big_batch():
-    k, b = 3, 2
-    tokens, segments = batch(k * b)
-    small = [(tokens[i * b:(i + 1) * b], segments[i * b:(i + 1) * b]) for i in range(k)]
-    accumulated = mlm_model(seed=1)
-    one_batch = mlm_model(seed=1)
-    train(accumulated, small, steps=3, accumulate=k)
-    train(one_batch, [(tokens, segments)], steps=3, accumulate=1)
-    for a, b_ in zip(accumulated.weights, one_batch.weights):
-        np.testing.assert_allclose(a.numpy(), b_.numpy(), atol=2e-5)
-    changed = mlm_model(seed=1)
-    assert any(not np.allclose(a.numpy(), c.numpy()) for a, c in zip(accumulated.weights, changed.weights))
-
-
-def test_weight_decay_skips_layernorm_and_bias():
-    optimizer = adamw(1e-2, weight_decay=0.5)
-    kernel = tf.Variable(tf.ones((2, 2)), name="Dense/kernel")
-    gamma = tf.Variable(tf.ones((2,)), name="Transformer-0-FeedForward-Norm/gamma")
-    bias = tf.Variable(tf.ones((2,)), name="Dense/bias")
-    optimizer.apply_gradients([(tf.zeros_like(v), v) for v in (kernel, gamma, bias)])
-    assert np.all(kernel.numpy() < 1.0)
-    np.testing.assert_array_equal(gamma.numpy(), 1.0)
-    np.testing.assert_array_equal(bias.numpy(), 1.0)
 
 
 @pytest.fixture(scope="module")

@@ -36,7 +36,7 @@ except ImportError as err:  # pragma: no cover - depends on the environment
         f"(its metadata pins keras<=2.3.1). Run: {BERT4KERAS_INSTALL}  (or: make setup)"
     ) from err
 
-from bert4keras.backend import K, keras  # noqa: E402
+from bert4keras.backend import K, keras, piecewise_linear  # noqa: E402
 from bert4keras.models import BERT, build_transformer_model  # noqa: E402
 from bert4keras.tokenizers import Tokenizer as Bert4kerasTokenizer  # noqa: E402
 from bert4keras.tokenizers import load_vocab  # noqa: E402
@@ -79,6 +79,14 @@ optimizers = _import_optimizers()
 NO_DECAY = ("Norm", "bias", "Bias")
 
 
+def linear_schedule(warmup_steps: int, total_steps: int | None) -> dict[int, float]:
+    """bert4keras's ``lr_schedule``: linear warm-up to 1, then linear decay to 0 at ``total_steps``."""
+    schedule = {int(warmup_steps): 1.0}
+    if total_steps and total_steps > warmup_steps:
+        schedule[int(total_steps)] = 0.0
+    return schedule
+
+
 def adamw(
     learning_rate: float,
     weight_decay: float = 0.01,
@@ -87,15 +95,12 @@ def adamw(
     clipnorm: float | None = None,
     exclude_from_weight_decay: Sequence[str] = NO_DECAY,
 ) -> keras.optimizers.legacy.Optimizer:
-    """bert4keras AdamW with linear warm-up then linear decay to zero at ``total_steps``.
+    """bert4keras AdamW with linear warm-up then linear decay to zero at ``total_steps``: the
+    reference ``wobert.optimization.AdamW`` matches (WoBERT's optimizer; benchmarks and tests).
 
     Weight decay skips variables whose names contain any of ``exclude_from_weight_decay``
-    (LayerNorm and biases by default). ``clipnorm`` clips by global norm inside the optimizer
-    (for ``model.fit``); custom loops clip in ``wobert.optimization.GradientAccumulator``.
+    (LayerNorm and biases by default). ``clipnorm`` clips by global norm inside the optimizer.
     """
-    schedule = {int(warmup_steps): 1.0}
-    if total_steps and total_steps > warmup_steps:
-        schedule[total_steps] = 0.0
     AdamW = optimizers.extend_with_weight_decay_v2(optimizers.Adam, "AdamW")
     AdamWLR = optimizers.extend_with_piecewise_linear_lr_v2(AdamW, "AdamWLR")
     kwargs = {"global_clipnorm": clipnorm} if clipnorm else {}
@@ -103,17 +108,9 @@ def adamw(
         learning_rate=learning_rate,
         weight_decay_rate=weight_decay,
         exclude_from_weight_decay=list(exclude_from_weight_decay),
-        lr_schedule=schedule,
+        lr_schedule=linear_schedule(warmup_steps, total_steps),
         **kwargs,
     )
-
-
-def learning_rate_at(optimizer: keras.optimizers.legacy.Optimizer, step: int) -> float:
-    """The learning rate an ``adamw`` optimizer applies at ``step``."""
-    from bert4keras.backend import piecewise_linear
-
-    base = float(K.get_value(optimizer._get_hyper("learning_rate")))
-    return base * float(piecewise_linear(step, optimizer.lr_schedule))
 
 
 # ---------------------------------------------------------------------------------------
@@ -263,7 +260,7 @@ def set_seed(seed: int) -> None:
 
 __all__ = [
     "tf", "keras", "K", "np", "BERT", "build_transformer_model", "build_bert", "load_vocab",
-    "Bert4kerasTokenizer", "optimizers", "adamw", "learning_rate_at",
+    "Bert4kerasTokenizer", "optimizers", "adamw", "linear_schedule", "piecewise_linear",
     "save_bert_checkpoint", "check_bert_checkpoint", "CheckpointMismatch",
     "read_bert_config", "set_seed", "BERT4KERAS_INSTALL", "NO_DECAY",
 ]

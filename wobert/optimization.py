@@ -1,16 +1,164 @@
-"""Gradient accumulation and clipping as plain TF2 code, exact under ``tf.distribute``.
+"""The optimizer step as plain TF2 code: AdamW, gradient accumulation, clipping, loss scaling.
 
-bert4keras's own accumulation applies the accumulated step one cycle late and only through
-``K.update``; here gradients of *summed* losses are added up over micro-batches together with
-their weight (e.g. the number of masked tokens), and one optimizer step applies
-``sum of gradients / total weight`` over all micro-batches and replicas. So ``k`` micro-batches
-of ``b`` examples give the same step as one batch of ``k * b``.
+- ``AdamW`` is bert4keras's AdamW (``extend_with_weight_decay_v2`` on its Adam, epsilon
+  1e-6, with ``extend_with_piecewise_linear_lr_v2``'s warm-up and linear decay), written so
+  that a dense variable is updated in one pass: its moments and weights are one XLA-compiled
+  kernel (``jit_compile``) instead of a dozen element-wise ops. A sparse gradient (the token
+  embedding in finetuning) updates only the rows it touches (``lazy``, as TF's LazyAdam or
+  PyTorch's SparseAdam): the moments and weight decay of a row advance only when a batch
+  uses it.
+- ``GradientAccumulator`` adds the gradients of *summed* losses over micro-batches together
+  with their weight (e.g. the number of masked tokens); the optimizer step then applies
+  ``sum of gradients / total weight`` over all micro-batches and replicas, so ``k``
+  micro-batches of ``b`` examples give the same step as one batch of ``k * b``.
+- ``clip_scale`` folds clipping by global norm (and the 1 / weight) into one scalar that the
+  update multiplies each gradient by, so clipping costs no pass of its own.
+- A step whose gradient norm is not finite changes nothing (``finite``): no weight, moment or
+  step counter moves. ``LossScale`` is dynamic loss scaling for mixed precision on top of it.
 """
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
-from wobert.backend import tf
+from wobert.backend import NO_DECAY, linear_schedule, piecewise_linear, tf
+
+Gradient = "tf.Tensor | tf.IndexedSlices | None"
+
+
+def _variable(value: tf.Tensor, name: str, **kwargs) -> tf.Variable:
+    return tf.Variable(value, trainable=False, name=name, **kwargs)
+
+
+class AdamW(tf.Module):
+    """AdamW over ``variables``; see the module docstring. Create it inside the strategy's
+    scope; call ``apply`` in replica context (inside ``strategy.run``) or without a strategy.
+
+    Weight decay skips variables whose names contain any of ``exclude_from_weight_decay``
+    (LayerNorm and biases by default). ``jit_compile``: the XLA kernel for dense variables
+    (off: the same update as plain TF ops).
+    """
+
+    def __init__(self, variables: Sequence[tf.Variable], learning_rate: float, *,
+                 weight_decay: float = 0.01, warmup_steps: int = 0, total_steps: int | None = None,
+                 exclude_from_weight_decay: Sequence[str] = NO_DECAY, beta_1: float = 0.9,
+                 beta_2: float = 0.999, epsilon: float = 1e-6, lazy: bool = True,
+                 jit_compile: bool = True) -> None:
+        super().__init__(name="AdamW")
+        self.params = list(variables)
+        self.base_learning_rate = float(learning_rate)
+        self.schedule = linear_schedule(warmup_steps, total_steps)
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+        self.lazy = lazy
+        self.decay = [0.0 if any(re.search(p, v.name) for p in exclude_from_weight_decay)
+                      else float(weight_decay) for v in self.params]
+        self.iterations = _variable(tf.constant(0, tf.int64), "iterations",
+                                    aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        self.m = [_variable(tf.zeros_like(v), f"m/{i}") for i, v in enumerate(self.params)]
+        self.v = [_variable(tf.zeros_like(v), f"v/{i}") for i, v in enumerate(self.params)]
+        self._dense = tf.function(self._dense_update, jit_compile=jit_compile or None,
+                                  reduce_retracing=True)
+
+    def learning_rate(self, step: int) -> float:
+        """The learning rate of optimizer step ``step`` (0-based)."""
+        return self.base_learning_rate * float(piecewise_linear(step, self.schedule))
+
+    def prepare(self, grads: Sequence[Gradient]) -> list[Gradient]:
+        """What ``apply`` takes: sparse gradients with each row once (``lazy``), else dense."""
+        if self.lazy:
+            return [combine_rows(g) for g in grads]
+        return [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
+
+    def apply(self, grads: Sequence[Gradient], scale: tf.Tensor | float = 1.0,
+              finite: tf.Tensor | bool = True) -> None:
+        """One step with the gradients ``grads * scale`` (aligned with ``variables``; None:
+        no gradient); nothing moves where ``finite`` is False. Sparse gradients must hold
+        each row once (``combine_rows``) when ``lazy``."""
+        ctx = tf.distribute.get_replica_context()
+        ctx.merge_call(self._apply_cross_replica, args=(list(grads), scale, finite))
+
+    def _apply_cross_replica(self, strategy: tf.distribute.Strategy, grads: list, scale, finite) -> None:
+        step = tf.cast(self.iterations, tf.float32)
+        lr = self.base_learning_rate * piecewise_linear(self.iterations, self.schedule)
+        c1 = 1.0 - tf.pow(self.beta_1, step + 1)
+        c2 = 1.0 - tf.pow(self.beta_2, step + 1)
+        for var, m, v, grad, decay in zip(self.params, self.m, self.v, grads, self.decay):
+            if grad is not None:
+                sparse = self.lazy and isinstance(local_values(grad)[0], tf.IndexedSlices)
+                update = self._sparse_update if sparse else self._dense
+                for x, m_x, v_x, g, s, ok in each_replica(var, m, v, grad, scale, finite):
+                    with tf.device(x.device):
+                        update(x, m_x, v_x, g, s, lr, decay, c1, c2, ok)
+        for it, ok in each_replica(self.iterations, finite):
+            it.assign_add(tf.cast(tf.cast(ok, tf.bool), tf.int64))
+
+    def _moments(self, m: tf.Tensor, v: tf.Tensor, g: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        return (self.beta_1 * m + (1.0 - self.beta_1) * g,
+                self.beta_2 * v + (1.0 - self.beta_2) * tf.square(g))
+
+    def _step(self, x: tf.Tensor, m: tf.Tensor, v: tf.Tensor, lr, decay, c1, c2) -> tf.Tensor:
+        """bert4keras's update: ``x - lr * m^ / (sqrt(v^) + eps) - lr * decay * x``."""
+        adam = x - lr * (m / c1) / (tf.sqrt(v / c2) + self.epsilon)
+        return adam - lr * decay * x if decay else adam
+
+    def _dense_update(self, var, m, v, grad, scale, lr, decay, c1, c2, finite) -> None:
+        g = tf.convert_to_tensor(grad) * tf.cast(scale, var.dtype)
+        finite = tf.cast(finite, tf.bool)
+        m_t, v_t = self._moments(m, v, g)
+        x = var.read_value()
+        m.assign(tf.where(finite, m_t, m))
+        v.assign(tf.where(finite, v_t, v))
+        var.assign(tf.where(finite, self._step(x, m_t, v_t, lr, decay, c1, c2), x))
+
+    def _sparse_update(self, var, m, v, grad, scale, lr, decay, c1, c2, finite) -> None:
+        count = tf.where(tf.cast(finite, tf.bool), tf.size(grad.indices), 0)  # no rows: nothing moves
+        rows = grad.indices[:count]
+        g = grad.values[:count] * tf.cast(scale, var.dtype)
+        m_t, v_t = self._moments(tf.gather(m, rows), tf.gather(v, rows), g)
+        x_t = self._step(tf.gather(var, rows), m_t, v_t, lr, decay, c1, c2)
+        m.scatter_update(tf.IndexedSlices(m_t, rows))
+        v.scatter_update(tf.IndexedSlices(v_t, rows))
+        var.scatter_update(tf.IndexedSlices(x_t, rows))
+
+
+def local_values(value) -> tuple:
+    """The per-replica parts of a distributed value (or variable) on this worker; ``(value,)``
+    for anything else."""
+    return tf.distribute.get_strategy().experimental_local_results(value)
+
+
+def each_replica(*values) -> list[tuple]:
+    """``values`` part by part, one tuple per local replica (in cross-replica context): the
+    variables' own components, so updates run on plain variables on each device."""
+    parts = [local_values(x) for x in values]
+    count = max(map(len, parts))
+    return list(zip(*(p * count if len(p) == 1 else p for p in parts)))
+
+
+def combine_rows(grad: Gradient) -> Gradient:
+    """A sparse gradient with each row once (duplicate rows summed); others unchanged."""
+    if not isinstance(grad, tf.IndexedSlices):
+        return grad
+    rows, where = tf.unique(grad.indices)
+    values = tf.math.unsorted_segment_sum(grad.values, where, tf.shape(rows)[0])
+    return tf.IndexedSlices(values, rows, grad.dense_shape)
+
+
+def global_norm(grads: Sequence[Gradient]) -> tf.Tensor:
+    """The global norm of ``grads`` (sparse ones must hold each row once)."""
+    squares = [tf.reduce_sum(tf.square(g.values if isinstance(g, tf.IndexedSlices) else g))
+               for g in grads if g is not None]
+    return tf.sqrt(tf.add_n(squares)) if squares else tf.constant(0.0)
+
+
+def clip_scale(norm: tf.Tensor, clipnorm: float | None, weight: tf.Tensor | float = 1.0) -> tf.Tensor:
+    """The factor that turns gradient sums of total ``weight`` into the mean gradient, clipped
+    to global norm ``clipnorm`` (``norm``: the global norm of the sums)."""
+    weight = tf.maximum(tf.cast(weight, tf.float32), 1e-9)
+    if not clipnorm:
+        return 1.0 / weight
+    mean_norm = norm / weight
+    return tf.minimum(1.0, clipnorm / tf.maximum(mean_norm, 1e-12)) / weight
 
 
 def _local_variable(shape: tf.TensorShape, dtype: tf.DType, name: str) -> tf.Variable:
@@ -25,47 +173,68 @@ def _local_variable(shape: tf.TensorShape, dtype: tf.DType, name: str) -> tf.Var
 
 
 class GradientAccumulator:
-    """Sums gradients and loss weights over micro-batches; ``apply`` takes one optimizer step.
+    """Sums gradients and loss weights over micro-batches (per replica); ``take`` hands them
+    over, with the last micro-batch's, and resets. Create it inside the strategy's scope."""
 
-    Create it inside the strategy's scope; call ``add`` and ``apply`` in replica context
-    (inside ``strategy.run``) or without any strategy.
-    """
-
-    def __init__(self, variables: Sequence[tf.Variable], clipnorm: float | None = 1.0) -> None:
-        self.variables = list(variables)
-        self.clipnorm = clipnorm
-        self.sums = [
-            _local_variable(v.shape, v.dtype, f"accum/{i}") for i, v in enumerate(self.variables)
-        ]
+    def __init__(self, variables: Sequence[tf.Variable]) -> None:
+        self.sums = [_local_variable(v.shape, v.dtype, f"accum/{i}") for i, v in enumerate(variables)]
         self.weight = _local_variable((), tf.float32, "accum/weight")
 
-    def add(self, grads: Sequence[tf.Tensor | tf.IndexedSlices | None], weight: tf.Tensor) -> None:
+    def add(self, grads: Sequence[Gradient], weight: tf.Tensor) -> None:
         """Add the gradients of a summed loss and its weight (e.g. masked-token count)."""
         for total, grad in zip(self.sums, grads):
             if grad is not None:
                 total.assign_add(tf.convert_to_tensor(grad))
         self.weight.assign_add(tf.cast(weight, tf.float32))
 
-    def apply(self, optimizer: tf.keras.optimizers.Optimizer) -> tf.Tensor:
-        """All-reduce, average, clip and apply the accumulated gradients; reset. Returns the norm."""
-        ctx = tf.distribute.get_replica_context()
-        sums = [tf.identity(s) for s in self.sums]
-        weight = tf.identity(self.weight)
-        if ctx is not None and ctx.num_replicas_in_sync > 1:
-            sums = ctx.all_reduce(tf.distribute.ReduceOp.SUM, sums)
-            weight = ctx.all_reduce(tf.distribute.ReduceOp.SUM, weight)
-        grads = [s / tf.maximum(weight, 1e-9) for s in sums]
-        norm = tf.linalg.global_norm(grads)
-        if self.clipnorm:
-            grads, _ = tf.clip_by_global_norm(grads, self.clipnorm, use_norm=norm)
-        optimizer.apply_gradients(
-            zip(grads, self.variables), experimental_aggregate_gradients=False
-        )
-        self.reset()
-        return norm
+    def take(self, grads: Sequence[Gradient], weight: tf.Tensor) -> tuple[list[tf.Tensor], tf.Tensor]:
+        """The sums with ``grads`` and ``weight`` added; the accumulator is reset."""
+        out = [tf.identity(s) if g is None else s + tf.convert_to_tensor(g)
+               for s, g in zip(self.sums, grads)]
+        total = self.weight + tf.cast(weight, tf.float32)
+        with tf.control_dependencies(out + [total]):
+            self.reset()
+        return out, total
 
     def reset(self) -> None:
         """Zero the sums (also after restoring a checkpoint taken at a step boundary)."""
         for total in self.sums:
             total.assign(tf.zeros_like(total))
         self.weight.assign(0.0)
+
+
+def all_reduce(grads: list[Gradient], weight: tf.Tensor) -> tuple[list[Gradient], tf.Tensor]:
+    """Sum gradients and weight over the replicas (nothing to do with one replica)."""
+    ctx = tf.distribute.get_replica_context()
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        return grads, weight
+    present = [i for i, g in enumerate(grads) if g is not None]
+    summed = ctx.all_reduce(tf.distribute.ReduceOp.SUM, [grads[i] for i in present] + [weight])
+    out = list(grads)
+    for i, g in zip(present, summed):
+        out[i] = g
+    return out, summed[-1]
+
+
+class LossScale(tf.Module):
+    """Dynamic loss scaling (as Keras's LossScaleOptimizer): start at 2**15, halve after a
+    step with a non-finite gradient (which is skipped), double after ``growth_steps``
+    finite steps in a row."""
+
+    def __init__(self, initial: float = 2.0**15, growth_steps: int = 2000) -> None:
+        super().__init__(name="LossScale")
+        sync = dict(aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        self.scale = _variable(tf.constant(initial, tf.float32), "scale", **sync)
+        self.good_steps = _variable(tf.constant(0, tf.int64), "good_steps", **sync)
+        self.growth_steps = growth_steps
+
+    def update(self, finite: tf.Tensor) -> None:
+        """Adjust the scale after a step (in replica context, or without a strategy)."""
+        tf.distribute.get_replica_context().merge_call(self._update, args=(finite,))
+
+    def _update(self, strategy: tf.distribute.Strategy, finite) -> None:
+        for scale, good, ok in each_replica(self.scale, self.good_steps, finite):
+            ok = tf.cast(ok, tf.bool)
+            grow = ok & (good + 1 >= self.growth_steps)
+            scale.assign(tf.where(grow, scale * 2.0, tf.where(ok, scale, tf.maximum(scale / 2.0, 1.0))))
+            good.assign(tf.where(ok & ~grow, good + 1, tf.zeros_like(good)))
