@@ -113,16 +113,29 @@ def test_mixed_precision_steps_run_on_cpu_too(vocab, restore_policy):
     iterator = iter(data)
     losses = []
     for _ in range(10):
-        loss, _, weight, _ = trainer.micro_step(iterator).numpy()
-        trainer.apply_step()
+        (loss, _, weight, _), norm = trainer.step(iterator)
         losses.append(loss / weight)
     assert np.isfinite(losses).all() and np.mean(losses[-3:]) < losses[0] - 0.05
-    assert int(trainer.adamw.iterations) == 10  # no step skipped for overflow
+    assert int(trainer.optimizer.iterations) == 10  # no step skipped for overflow
+    assert float(trainer.loss_scale.scale) == 2.0**15
     layers = {layer.name: layer for layer in trainer.mlm.model.layers}
     assert layers["Transformer-0-FeedForward"].compute_dtype == "float16"
     assert layers["MLM-Dense"].compute_dtype == "float32"
     assert layers["MLM-Tied-Output"].compute_dtype == "float16"
     assert all(v.dtype == tf.float32 for v in trainer.variables)
+
+
+def test_xla_training_steps_match_the_plain_ones(vocab):
+    model = dict(MODEL, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, vocab_size=vocab.size)
+    losses = []
+    for jit in (False, True):
+        set_seed(0)
+        config = PretrainConfig(model=MODEL, steps=4, accumulate=2, jit_compile=jit, **TRAIN)
+        trainer = Trainer(lambda: build_mlm_model(model), config, maxlen=24)  # batches padded: 16 -> 24
+        iterator = iter(SyntheticMLM(vocab.size).dataset(8, seed=0, shuffle=False))
+        losses.append([trainer.step(iterator, 2)[0][0] for _ in range(4)])
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-4)
+    assert losses[0][-1] < losses[0][0]
 
 
 # ---------------------------------------------------------------------------------------

@@ -31,14 +31,14 @@ from typing import Any, Callable, Iterator, Mapping, Protocol
 from tqdm import tqdm
 
 from wobert import records
-from wobert.backend import adamw, keras, learning_rate_at, set_seed, tf
+from wobert.backend import keras, set_seed, tf
 from wobert.cli import UserError
 from wobert.jsonfile import read_json, write_json
 from wobert.model import (
     ARCHITECTURE, DROPOUT, MLMModel, Vocabulary, build_mlm_model, check_bert_config,
     export_bert, init_config, init_from_bert, mlm_loss, read_vocabulary, replace_dir,
 )
-from wobert.optimization import GradientAccumulator
+from wobert.optimization import AdamW, GradientAccumulator, LossScale, all_reduce, clip_scale, global_norm
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,7 @@ class PretrainConfig:
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
     log_every: int = 10
+    jit_compile: bool = False  # the whole training step compiled by XLA (one replica per process)
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "accumulate", "steps", "checkpoint_every", "keep_checkpoints",
@@ -180,77 +181,125 @@ def segment_seed(seed: int, step: int) -> int:
     return (seed * 1_000_003 + step) % (2**31 - 1)
 
 
-class Trainer:
-    """Model, AdamW and gradient accumulator under a strategy, and the compiled steps.
+def _other_seed(seed: int) -> int:
+    """A second TF seed from ``seed`` (the applying step's dropout stream)."""
+    return (seed * 7_919 + 104_729) % (2**31 - 1)
 
-    ``micro_step(iterator)`` runs forward/backward on one global micro-batch and returns the
-    summed ``[loss, correct, masked, tokens]`` over replicas; ``apply_step()`` takes the
-    optimizer step and returns the gradient norm. ``mixed_precision`` sets the global Keras
-    policy to mixed_float16 (the MLM head stays float32).
+
+class Trainer:
+    """Model, AdamW, gradient accumulator (and loss scale) under a strategy; the compiled steps.
+
+    ``step(iterator, accumulate)`` runs ``accumulate - 1`` micro-steps (forward/backward, the
+    gradients added up per replica) and one applying step: forward/backward on the last
+    micro-batch, all-reduce, clipping and the AdamW update in one ``tf.function``. It returns
+    the summed ``[loss, correct, masked, tokens]`` over micro-batches and replicas and the
+    global norm of the mean gradient; a step whose norm is not finite is skipped.
+    ``mixed_precision`` sets the global Keras policy to mixed_float16 (the MLM head stays
+    float32) and scales the loss dynamically.
     """
 
     def __init__(self, build: Callable[[], MLMModel], config: PretrainConfig,
-                 strategy: tf.distribute.Strategy | None = None, mixed_precision: bool = False) -> None:
+                 strategy: tf.distribute.Strategy | None = None, mixed_precision: bool = False,
+                 maxlen: int | None = None) -> None:
         self.strategy = strategy or tf.distribute.get_strategy()
+        self.maxlen = maxlen
         self.mixed_precision = mixed_precision
+        self.clipnorm = config.clipnorm
+        self.jit_compile = config.jit_compile and self.strategy.num_replicas_in_sync == 1
+        if config.jit_compile and not self.jit_compile:
+            log.warning("jit_compile needs one replica per process; training without XLA")
+        if self.jit_compile and not maxlen:
+            raise ValueError("jit_compile needs the sequences' maxlen (every batch is padded to it)")
         if mixed_precision:  # stays set: bert4keras creates attention dropout layers when traced
             keras.mixed_precision.set_global_policy("mixed_float16")
         with self.strategy.scope():
             self.mlm = build()
             self.variables = self.mlm.model.trainable_variables
-            self.adamw = adamw(config.learning_rate, config.weight_decay, config.warmup_steps,
-                               config.steps)
-            self.adamw._create_all_weights(self.variables)  # slots now, not inside a tf.function
-            self.optimizer = (keras.mixed_precision.LossScaleOptimizer(self.adamw)
-                              if mixed_precision else self.adamw)
-            self.accumulator = GradientAccumulator(self.variables, config.clipnorm)
-        self.checkpoint = tf.train.Checkpoint(model=self.mlm.transformer.model,
-                                              optimizer=self.optimizer)
-        self.apply_step = tf.function(self._apply_step)
+            self.optimizer = AdamW(self.variables, config.learning_rate,
+                                   weight_decay=config.weight_decay, warmup_steps=config.warmup_steps,
+                                   total_steps=config.steps, lazy=False)
+            self.accumulator = GradientAccumulator(self.variables) if config.accumulate > 1 else None
+            self.loss_scale = LossScale() if mixed_precision else None
+        self.checkpoint = tf.train.Checkpoint(model=self.mlm.transformer.model, optimizer=self.optimizer,
+                                              **({"loss_scale": self.loss_scale} if mixed_precision else {}))
         self.reseed(config.seed)
 
     def reseed(self, seed: int) -> None:
-        """Trace the forward/backward step afresh with TF seed ``seed``: its dropout draws
-        restart a stream that depends on ``seed`` only."""
-        tf.random.set_seed(seed)
-        self.micro_step = tf.function(self._micro_step)
+        """Trace the steps afresh with TF seed ``seed``: their dropout draws restart streams
+        that depend on ``seed`` only."""
+        self.micro_step = self._compile(self._replica_micro_step, seed)
+        self.train_step = self._compile(self._replica_train_step, _other_seed(seed))
 
-    def _micro_step(self, iterator: Iterator) -> tf.Tensor:
-        totals = self.strategy.run(self._replica_micro_step, (next(iterator),))
-        return self.strategy.reduce(tf.distribute.ReduceOp.SUM, totals, axis=None)
+    def _compile(self, replica_step: Callable, seed: int) -> Callable:
+        """``replica_step`` as a ``tf.function`` of the iterator, run on every replica; totals
+        summed over the replicas (a norm, the same on all, taken from the first)."""
+        def seeded(batch: Mapping[str, tf.Tensor]) -> Any:
+            tf.random.set_seed(seed)  # while tracing: the seed of this graph's dropout streams
+            return replica_step(batch)
 
-    def _replica_micro_step(self, batch: Mapping[str, tf.Tensor]) -> tf.Tensor:
+        if self.jit_compile:  # one replica: XLA compiles its step whole, for one batch shape
+            compiled = tf.function(seeded, jit_compile=True)
+            return tf.function(lambda iterator: compiled(self._padded(next(iterator))))
+
+        def step(iterator: Iterator) -> Any:
+            out = self.strategy.run(seeded, (next(iterator),))
+            if not isinstance(out, tuple):
+                return self.strategy.reduce(tf.distribute.ReduceOp.SUM, out, axis=None)
+            totals, norm = out
+            return (self.strategy.reduce(tf.distribute.ReduceOp.SUM, totals, axis=None),
+                    self.strategy.experimental_local_results(norm)[0])
+
+        return tf.function(step)
+
+    def _padded(self, batch: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """The batch's sequences padded to ``maxlen`` tokens."""
+        pad = [[0, 0], [0, self.maxlen - tf.shape(batch["token_ids"])[1]]]
+        return {k: tf.pad(v, pad) if k in ("token_ids", "segment_ids") else v for k, v in batch.items()}
+
+    def _gradients(self, batch: Mapping[str, tf.Tensor]) -> tuple[list, tf.Tensor]:
+        """Gradients of the summed MLM loss of a batch, and its ``[loss, correct, masked, tokens]``."""
         inputs = [batch["token_ids"], batch["segment_ids"], batch["masked_positions"]]
         with tf.GradientTape() as tape:
             logits = self.mlm.model(inputs, training=True)
             loss, correct, weight = mlm_loss(logits, batch["masked_ids"], batch["masked_weights"])
             if self.mixed_precision:  # scale the mean: float16 gradients then fit any batch size
-                scaled = self.optimizer.get_scaled_loss(loss / tf.maximum(weight, 1.0))
+                scaled = loss / tf.maximum(weight, 1.0) * self.loss_scale.scale
         if self.mixed_precision:
-            grads = self.optimizer.get_unscaled_gradients(tape.gradient(scaled, self.variables))
-            grads = [None if g is None else tf.convert_to_tensor(g) * tf.maximum(weight, 1.0)
-                     for g in grads]
+            unscale = tf.maximum(weight, 1.0) / self.loss_scale.scale
+            grads = [None if g is None else tf.convert_to_tensor(g) * unscale
+                     for g in tape.gradient(scaled, self.variables)]
         else:
             grads = tape.gradient(loss, self.variables)
-        self.accumulator.add(grads, weight)
         tokens = tf.reduce_sum(tf.cast(batch["token_ids"] != 0, tf.float32))
-        return tf.stack([loss, correct, weight, tokens])
+        return self.optimizer.prepare(grads), tf.stack([loss, correct, weight, tokens])
+
+    def _replica_micro_step(self, batch: Mapping[str, tf.Tensor]) -> tf.Tensor:
+        grads, totals = self._gradients(batch)
+        self.accumulator.add(grads, totals[2])
+        return totals
+
+    def _replica_train_step(self, batch: Mapping[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
+        grads, totals = self._gradients(batch)
+        weight = totals[2]
+        if self.accumulator is not None:
+            grads, weight = self.accumulator.take(grads, weight)
+        grads, weight = all_reduce(grads, weight)
+        norm = global_norm(grads)
+        finite = tf.math.is_finite(norm)
+        self.optimizer.apply(grads, clip_scale(norm, self.clipnorm, weight), finite)
+        if self.loss_scale is not None:
+            self.loss_scale.update(finite)
+        return totals, norm / tf.maximum(weight, 1e-9)
 
     def step(self, iterator: Iterator, accumulate: int = 1) -> tuple[Any, float]:
         """One optimizer step over ``accumulate`` micro-batches: (summed totals, grad norm)."""
-        totals = self.micro_step(iterator)
-        for _ in range(accumulate - 1):
-            totals += self.micro_step(iterator)
-        norm = self.apply_step()
-        return totals.numpy(), float(norm)
-
-    def _apply_step(self) -> tf.Tensor:
-        norm = self.strategy.run(self.accumulator.apply, (self.optimizer,))
-        return self.strategy.reduce(tf.distribute.ReduceOp.MEAN, norm, axis=None)
+        totals = sum(self.micro_step(iterator) for _ in range(accumulate - 1))
+        last, norm = self.train_step(iterator)
+        return (totals + last).numpy(), float(norm)
 
     def learning_rate(self, step: int) -> float:
         """The learning rate of optimizer step ``step`` (0-based)."""
-        return learning_rate_at(self.adamw, step)
+        return self.optimizer.learning_rate(step)
 
 
 # ---------------------------------------------------------------------------------------
@@ -472,7 +521,7 @@ def train(
     else:
         keras.utils.set_random_seed(config.seed)
     trainer = Trainer(lambda: build_model(config, vocab, model, from_init=latest is None),
-                      config, strategy, mixed_precision)
+                      config, strategy, mixed_precision, data.manifest.get("maxlen"))
     if latest:
         checkpoints.restore(trainer.checkpoint, latest)
         log.info("resuming from %s", latest)
@@ -564,12 +613,15 @@ def add_cli(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--checkpoint-every", type=int, metavar="STEPS")
     g.add_argument("--keep-checkpoints", type=int, metavar="K")
     g.add_argument("--log-every", type=int, metavar="STEPS")
+    g.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="compile the whole training step with XLA (one replica per process; "
+                   "default: the config's, else off: not faster on CPU, see the README)")
 
 
 def run_cli(args: argparse.Namespace) -> int:
     overrides = {k: getattr(args, k) for k in (
         "init", "steps", "batch_size", "accumulate", "learning_rate", "warmup_steps", "seed",
-        "checkpoint_every", "keep_checkpoints", "log_every")}
+        "checkpoint_every", "keep_checkpoints", "log_every", "jit_compile")}
     config = load_config(args.config, **overrides)
     data = Records(args.data)
     vocab = resolve_vocab(args.vocab, config, Path(args.data), data.manifest)
