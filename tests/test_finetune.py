@@ -204,3 +204,49 @@ def test_compare_refuses_a_pair_that_differs_in_more_than_the_vocab(tmp_path, sm
     assert code == 2
     with pytest.raises(UserError, match="num_hidden_layers: 2 vs 1"):
         compare(small_char_model, word, ["tnews"], [1], tmp_path, FinetuneConfig(), tmp_path / "o")
+
+
+def classifier_and_batch(seed: int = 0) -> tuple:
+    """A tiny classifier without dropout (random weights, vocab of 40) and a batch of 3."""
+    from wobert.finetune import PretrainedModel, build_classifier
+
+    set_seed(seed)
+    config = dict(TINY, vocab_size=40, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    classifier = build_classifier(PretrainedModel(Path("(random)"), config, None, None, "char"), 3,
+                                  dropout=0.0)
+    tokens = np.array([[2, 7, 8, 9, 3], [2, 10, 11, 3, 0], [2, 7, 3, 0, 0]], np.int32)
+    return classifier, tokens, np.zeros_like(tokens), np.array([0, 1, 2], np.int32)
+
+
+@pytest.mark.parametrize("lazy", [True, False])
+def test_lazy_adam_leaves_the_rows_no_batch_uses_untouched(lazy):
+    from wobert.finetune import make_train_step
+    from wobert.optimization import AdamW
+
+    classifier, tokens, segments, labels = classifier_and_batch()
+    table = classifier.get_layer("Embedding-Token").embeddings
+    before = table.numpy()
+    optimizer = AdamW(classifier.trainable_variables, 1e-2, lazy=lazy)
+    step = make_train_step(classifier, optimizer, clipnorm=1.0)
+    for _ in range(2):
+        step(tokens, segments, labels)
+    used = sorted(set(tokens.ravel()))
+    unused = [i for i in range(40) if i not in used]
+    assert not np.allclose(table.numpy()[used], before[used])
+    assert np.array_equal(table.numpy()[unused], before[unused]) == lazy  # dense AdamW decays them
+
+
+def test_xla_steps_give_the_plain_steps_results_on_padded_batches():
+    from wobert.finetune import make_predict_fn, make_train_step
+    from wobert.optimization import AdamW
+
+    results = []
+    for jit in (False, True):
+        classifier, tokens, segments, labels = classifier_and_batch()
+        step = make_train_step(classifier, AdamW(classifier.trainable_variables, 1e-2), 1.0, jit)
+        losses = [float(step(tokens, segments, labels)) for _ in range(3)]
+        results.append((losses, make_predict_fn(classifier, jit)(tokens, segments).numpy()))
+    (plain_losses, plain_probs), (xla_losses, xla_probs) = results
+    np.testing.assert_allclose(xla_losses, plain_losses, rtol=1e-4)
+    np.testing.assert_allclose(xla_probs, plain_probs, atol=1e-5)
+    assert plain_losses[-1] < plain_losses[0]

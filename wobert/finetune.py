@@ -19,10 +19,11 @@ from typing import Any, Sequence
 
 from tqdm import tqdm
 
-from wobert.backend import TruncatedNormal, adamw, build_bert, keras, np, set_seed, tf
+from wobert.backend import TruncatedNormal, build_bert, keras, np, set_seed, tf
 from wobert.cli import UserError
 from wobert.jsonfile import write_json
 from wobert.model import ARCHITECTURE, find_bert_checkpoint
+from wobert.optimization import AdamW, clip_scale, global_norm
 from wobert.tasks import TASKS, Split, TaskData, TaskSpec, holdout, load_task, predictions_file, write_predictions
 from wobert.tokenizer import BaseTokenizer, load_tokenizer
 
@@ -48,6 +49,8 @@ class FinetuneConfig:
     max_dev: int | None = None  # use only the first N dev examples
     predict_test: bool = True
     save_model: bool = False  # also write the best weights to OUT/best_model.weights.h5
+    lazy_adam: bool = True  # update only the embedding rows a batch uses (lazy Adam)
+    jit_compile: bool = False  # forward and backward passes compiled by XLA (per batch shape)
 
     def __post_init__(self) -> None:
         if min(self.epochs, self.batch_size, self.eval_batch_size, self.patience) < 1 or self.maxlen < 2:
@@ -173,9 +176,25 @@ def batch_inputs(encoded: Encoded, index: np.ndarray) -> tuple[np.ndarray, np.nd
 SPEC = tf.TensorSpec([None, None], tf.int32)
 
 
-def make_predict_fn(model: keras.Model) -> Any:
-    """A traced forward pass for any batch shape."""
-    return tf.function(lambda t, s: model([t, s], training=False), input_signature=[SPEC, SPEC])
+XLA_MULTIPLE = 8  # under XLA, batches are padded to a multiple of this many tokens
+
+
+def xla_compiled(fn: Any) -> Any:
+    """``fn(tokens, segments, *rest)`` compiled by XLA, on batches padded to a multiple of
+    XLA_MULTIPLE tokens: XLA compiles once per shape, and so for few shapes."""
+    compiled = tf.function(fn, jit_compile=True)
+
+    def padded(tokens: tf.Tensor, segments: tf.Tensor, *rest: tf.Tensor) -> Any:
+        pad = [[0, 0], [0, -tf.shape(tokens)[1] % XLA_MULTIPLE]]
+        return compiled(tf.pad(tokens, pad), tf.pad(segments, pad), *rest)
+
+    return padded
+
+
+def make_predict_fn(model: keras.Model, jit_compile: bool = False) -> Any:
+    """A traced forward pass for any batch shape (``jit_compile``: by XLA)."""
+    forward = lambda t, s: model([t, s], training=False)  # noqa: E731
+    return tf.function(xla_compiled(forward) if jit_compile else forward, input_signature=[SPEC, SPEC])
 
 
 def predict(predict_fn: Any, encoded: Encoded, batch_size: int) -> tuple[np.ndarray, float]:
@@ -206,16 +225,28 @@ def majority_baseline(train: Encoded, dev: Encoded) -> float:
     return float(np.mean(dev.labels == np.bincount(train.labels).argmax()))
 
 
-def make_train_step(model: keras.Model, optimizer: Any) -> Any:
-    """A traced optimizer step on the mean cross-entropy of a batch."""
+def make_train_step(model: keras.Model, optimizer: AdamW, clipnorm: float | None,
+                    jit_compile: bool = False) -> Any:
+    """A traced optimizer step on the mean cross-entropy of a batch (clipped by global norm;
+    a step whose gradient norm is not finite changes nothing). ``jit_compile``: the forward
+    and backward passes by XLA (the update stays outside: lazy rows have dynamic shapes)."""
     variables = model.trainable_variables
 
-    @tf.function(input_signature=[SPEC, SPEC, tf.TensorSpec([None], tf.int32)])
-    def step(tokens: tf.Tensor, segments: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+    def gradients(tokens: tf.Tensor, segments: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, list]:
         with tf.GradientTape() as tape:
             probs = model([tokens, segments], training=True)
             loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(labels, probs))
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return loss, tape.gradient(loss, variables)
+
+    if jit_compile:
+        gradients = xla_compiled(gradients)
+
+    @tf.function(input_signature=[SPEC, SPEC, tf.TensorSpec([None], tf.int32)])
+    def step(tokens: tf.Tensor, segments: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+        loss, grads = gradients(tokens, segments, labels)
+        grads = optimizer.prepare(grads)
+        norm = global_norm(grads)
+        optimizer.apply(grads, clip_scale(norm, clipnorm), tf.math.is_finite(norm))
         return loss
 
     return step
@@ -247,9 +278,11 @@ def train_classifier(classifier: keras.Model, train: Encoded, dev: Encoded,
     stop after ``patience`` evaluations without a better dev accuracy, keep the best weights."""
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
-    optimizer = adamw(config.lr, config.weight_decay, int(config.warmup * total_steps),
-                      total_steps, clipnorm=config.clipnorm)
-    train_step, predict_fn = make_train_step(classifier, optimizer), make_predict_fn(classifier)
+    optimizer = AdamW(classifier.trainable_variables, config.lr, weight_decay=config.weight_decay,
+                      warmup_steps=int(config.warmup * total_steps), total_steps=total_steps,
+                      lazy=config.lazy_adam)
+    train_step = make_train_step(classifier, optimizer, config.clipnorm, config.jit_compile)
+    predict_fn = make_predict_fn(classifier, config.jit_compile)
     eval_every = config.eval_every or steps_per_epoch
     rng = np.random.RandomState(config.seed)
     log, waited, losses = TrainLog(best_weights=classifier.get_weights()), 0, []
@@ -308,7 +341,7 @@ def finetune(
     classifier = build_classifier(model, len(data.labels), config.pooling, config.dropout)
     log = train_classifier(classifier, train, dev, config, f"{data.spec.name} {model.kind}")
     classifier.set_weights(log.best_weights)
-    predict_fn = make_predict_fn(classifier)
+    predict_fn = make_predict_fn(classifier, config.jit_compile)
     acc, f1, seconds = evaluate(predict_fn, dev, config.eval_batch_size)
     result: dict[str, Any] = {
         "task": data.spec.name,
@@ -389,6 +422,13 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
                    help="stop after this many dev evaluations without improvement (default %(default)s)")
     g.add_argument("--eval-every", type=int, default=d.eval_every, metavar="STEPS",
                    help="evaluate on dev every STEPS steps (default: once per epoch)")
+    g.add_argument("--lazy-adam", action=argparse.BooleanOptionalAction, default=d.lazy_adam,
+                   help="update only the rows of the token embedding a batch uses, their moments "
+                   "and weight decay included (lazy Adam, as TF's LazyAdam); --no-lazy-adam: dense "
+                   "AdamW over the whole table every step (default: lazy)")
+    g.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=d.jit_compile,
+                   help="compile the forward and backward passes with XLA, once per batch shape "
+                   "(default: off; slower on CPU, see the README)")
     g.add_argument("--max-train", type=int, default=None, metavar="N",
                    help="train on the first N examples only (quick runs)")
     g.add_argument("--max-dev", type=int, default=None, metavar="N",
