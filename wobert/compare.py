@@ -3,7 +3,7 @@
 Each task is read once and tokenized once per model; every (task, model, seed) run is a
 ``wobert.finetune.finetune`` call whose ``result.json`` lands in ``OUT/<task>/<kind>/seed<S>/``.
 The summary (mean and sample standard deviation over seeds) goes to ``comparison.json``,
-``comparison.md`` and ``comparison.png`` (dev accuracy and inference speed side by side).
+``comparison.md`` and ``comparison.png`` (dev accuracy, training and inference speed side by side).
 """
 from __future__ import annotations
 
@@ -121,8 +121,13 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+PANELS = (("dev_accuracy", 100, "dev accuracy (%)"), ("train_examples_per_s", 1, "training examples/s"),
+          ("inference_examples_per_s", 1, "inference examples/s"))
+
+
 def plot(report: dict[str, Any], path: Path) -> None:
-    """Two panels: dev accuracy (with the majority baseline) and inference examples/s."""
+    """Three panels: dev accuracy (with the majority baseline), training and inference
+    examples/s (with the word/char ratio over each task)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -131,27 +136,27 @@ def plot(report: dict[str, Any], path: Path) -> None:
     summary = report["summary"]
     tasks = list(summary)
     xs = range(len(tasks))
-    fig, (acc_ax, speed_ax) = plt.subplots(1, 2, figsize=(4 + 2.5 * len(tasks), 4))
-    for i, kind in enumerate(KINDS):
-        offset = [x + (i - 0.5) * 0.38 for x in xs]
-        for ax, metric, scale in ((acc_ax, "dev_accuracy", 100), (speed_ax, "inference_examples_per_s", 1)):
+    fig, axes = plt.subplots(1, len(PANELS), figsize=(4 + 3.5 * len(tasks), 4))
+    for ax, (metric, scale, title) in zip(axes, PANELS):
+        for i, kind in enumerate(KINDS):
             stats = [summary[t][kind][metric] for t in tasks]
-            ax.bar(offset, [(s["mean"] or 0) * scale for s in stats], 0.38, label=f"{kind} model",
-                   yerr=[(s["sd"] or 0) * scale for s in stats], capsize=4, color=f"C{i}")
-    for x, task in zip(xs, tasks):
-        base = summary[task]["majority_baseline"]
-        if base is not None:
-            acc_ax.hlines(base * 100, x - 0.4, x + 0.4, colors="k", linestyles="dashed",
-                          label="majority class" if x == 0 else None)
-        ratio = summary[task]["word_vs_char_inference_examples_per_s"]
-        if ratio:
-            top = max(summary[task][k]["inference_examples_per_s"]["mean"] or 0 for k in KINDS)
-            speed_ax.annotate(f"{ratio:.2f}x", (x, top), ha="center", va="bottom")
-    for ax, title in ((acc_ax, "dev accuracy (%)"), (speed_ax, "inference examples/s")):
+            ax.bar([x + (i - 0.5) * 0.38 for x in xs], [(s["mean"] or 0) * scale for s in stats], 0.38,
+                   label=f"{kind} model", yerr=[(s["sd"] or 0) * scale for s in stats], capsize=4,
+                   color=f"C{i}")
+        for x, task in zip(xs, tasks):
+            ratio = summary[task].get(f"word_vs_char_{metric}")
+            if ratio:
+                top = max(summary[task][k][metric]["mean"] or 0 for k in KINDS)
+                ax.annotate(f"{ratio:.2f}x", (x, top), ha="center", va="bottom")
         ax.set_xticks(list(xs), tasks)
         ax.set_title(title)
         ax.margins(y=0.15)
-    handles, labels = acc_ax.get_legend_handles_labels()
+    for x, task in zip(xs, tasks):
+        base = summary[task]["majority_baseline"]
+        if base is not None:
+            axes[0].hlines(base * 100, x - 0.4, x + 0.4, colors="k", linestyles="dashed",
+                           label="majority class" if x == 0 else None)
+    handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9)
     fig.suptitle(f"word vs char, mean ± sd over seeds {report['setup']['seeds']}")
     fig.tight_layout(rect=(0, 0.07, 1, 1))
