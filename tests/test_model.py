@@ -41,10 +41,12 @@ def test_gathered_head_equals_full_head_at_the_masked_positions():
 
 
 def test_mlm_loss_sums_weighted_positions():
-    logits = tf.math.log(tf.constant([[[0.5, 0.25, 0.25], [0.1, 0.8, 0.1], [1 / 3, 1 / 3, 1 / 3]]]))
-    loss, correct, weight = mlm_loss(logits, tf.constant([[0, 1, 2]]), tf.constant([[1.0, 1.0, 0.0]]))
-    assert float(loss) == pytest.approx(-np.log(0.5) - np.log(0.8), rel=1e-5)
-    assert (float(correct), float(weight)) == (2.0, 2.0)
+    logits = tf.math.log(tf.constant([[[0.5, 0.25, 0.25], [0.1, 0.8, 0.1], [1 / 3, 1 / 3, 1 / 3],
+                                       [0.2, 0.2, 0.6]]]))
+    loss, correct, weight = mlm_loss(logits, tf.constant([[0, 1, 2, 1]]),
+                                     tf.constant([[1.0, 1.0, 0.0, 1.0]]))
+    assert float(loss) == pytest.approx(-np.log(0.5) - np.log(0.8) - np.log(0.2), rel=1e-5)
+    assert (float(correct), float(weight)) == (2.0, 3.0)
 
 
 @pytest.fixture(scope="module")
