@@ -18,8 +18,8 @@ from wobert.finetune import (
     length_batches,
     load_pretrained,
     pad_batch,
-    task_script,
 )
+from wobert.commands.finetune import task_script
 from wobert.tasks import TaskSpec, load_task
 from wobert.tokenizer import SPECIAL_TOKENS, BaseTokenizer, CharTokenizer, Tokenizer, write_vocab
 
@@ -204,3 +204,5 @@ def test_compare_refuses_a_pair_that_differs_in_more_than_the_vocab(tmp_path, sm
     assert code == 2
     with pytest.raises(UserError, match="num_hidden_layers: 2 vs 1"):
         compare(small_char_model, word, ["tnews"], [1], tmp_path, FinetuneConfig(), tmp_path / "o")
+    with pytest.raises(UserError, match="the char model .*word.* holds a word-level tokenizer"):
+        compare(word, small_char_model, ["tnews"], [1], tmp_path, FinetuneConfig(), tmp_path / "o")

@@ -62,6 +62,9 @@ def test_config_file_errors_name_the_file(tmp_path):
     path.write_text(json.dumps({"model": MODEL, "batch_size": 0}))
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):
         load_config(path)
+    path.write_text(json.dumps({"model": MODEL, "learning_rate": "0.1"}))
+    with pytest.raises(UserError, match="c.json: pretrain config: learning_rate must be a number, not '0.1'"):
+        load_config(path)
     for name in ("tiny", "small", "base"):
         config = load_config(HERE.parent / "pretrain" / f"{name}.json")
         check_bert_config(config.model, maxlen=128)

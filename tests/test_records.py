@@ -413,6 +413,11 @@ def test_bad_options_and_missing_inputs(tmp_path, tiny_vocab):
         build_records(DataOptions(corpus=[str(tmp_path / "nothere")], vocab=str(tiny_vocab)), tmp_path / "o")
     with pytest.raises(FileNotFoundError, match="manifest.json"):
         read_manifest(tmp_path)
+    (tmp_path / "empty.txt").write_text("\n \n", encoding="utf-8")
+    with pytest.raises(UserError, match="the corpus holds no text .*empty.txt: skipped 2 lines"):
+        build_records(DataOptions(corpus=[str(tmp_path / "empty.txt")], vocab=str(tiny_vocab)),
+                      tmp_path / "e", progress=False)
+    assert not read_manifest(tmp_path / "e")["complete"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -511,6 +516,7 @@ def test_build_data_script_with_the_job_config(tmp_path, tiny_vocab, capsys):
     manifest = read_manifest(tmp_path / "out")
     assert manifest["maxlen"] == 32 and manifest["dupe_factor"] == config["dupe_factor"]
     assert [Path(i["path"]).name for i in manifest["inputs"]] == ["a.txt", "b.txt"]
-    assert main(["data", "build", "--out", str(tmp_path / "x"), "--corpus", str(data), "--vocab",
-                 str(tiny_vocab), "--maxlen", "2"]) == 2
-    assert "maxlen must be at least 3" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="2"):
+        main(["data", "build", "--out", str(tmp_path / "x"), "--corpus", str(data), "--vocab",
+              str(tiny_vocab), "--maxlen", "2"])
+    assert "argument --maxlen: must be >= 3, not 2" in capsys.readouterr().err

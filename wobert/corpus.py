@@ -23,6 +23,8 @@ from collections import Counter, deque
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, NamedTuple, TypeVar, Union
 
+from wobert.errors import UserError
+
 log = logging.getLogger(__name__)
 
 JSON_SUFFIXES = (".jsonl", ".json")
@@ -135,7 +137,7 @@ def _read_file(path: Path, strict: bool, skips: SkipLog, text_field: str) -> Ite
 
     def skip(lineno: int, reason: str, detail: str) -> None:
         if strict:
-            raise ValueError(f"{name}:{lineno}: {reason} ({detail})")
+            raise UserError(f"{name}:{lineno}: {reason} ({detail})")
         skips.add(reason, name, lineno, detail)
 
     with _open_bytes(path) as f:
@@ -166,7 +168,7 @@ def _read_file(path: Path, strict: bool, skips: SkipLog, text_field: str) -> Ite
                         continue
                 yield Line(name, lineno, text.strip())
         except (gzip.BadGzipFile, EOFError, zlib.error) as err:
-            raise ValueError(f"{name}: cannot read gzip data ({err})") from err
+            raise UserError(f"{name}: cannot read gzip data ({err})") from err
 
 
 def iter_lines(

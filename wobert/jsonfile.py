@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from wobert.errors import UserError
+
 _ABSENT = object()
 
 
@@ -23,7 +25,7 @@ def read_json(path: str | os.PathLike, what: str = "JSON file", hint: str = "",
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: line {err.lineno}: not valid JSON ({err.msg})") from None
+        raise UserError(f"{path}: line {err.lineno}: not valid JSON ({err.msg})") from None
 
 
 def write_json(path: str | os.PathLike, obj: Any, *, indent: int | None = 2,

@@ -17,7 +17,6 @@
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -32,7 +31,8 @@ from tqdm import tqdm
 
 from wobert import records
 from wobert.backend import adamw, keras, learning_rate_at, set_seed, tf
-from wobert.cli import UserError
+from wobert.checks import check_field_types, check_output_dir
+from wobert.errors import UserError
 from wobert.jsonfile import read_json, write_json
 from wobert.model import (
     ARCHITECTURE, DROPOUT, MLMModel, Vocabulary, build_mlm_model, check_bert_config,
@@ -71,17 +71,18 @@ class PretrainConfig:
     log_every: int = 10
 
     def __post_init__(self) -> None:
+        check_field_types(self, "pretrain config")
         for name in ("batch_size", "accumulate", "steps", "checkpoint_every", "keep_checkpoints",
                      "log_every"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"pretrain config: {name} must be a positive integer, not {value!r}")
+                raise UserError(f"pretrain config: {name} must be a positive integer, not {value!r}")
         if self.warmup_steps < 0 or self.learning_rate <= 0 or self.weight_decay < 0:
-            raise ValueError("pretrain config: warmup_steps and weight_decay must be >= 0, "
+            raise UserError("pretrain config: warmup_steps and weight_decay must be >= 0, "
                              "learning_rate > 0")
         unknown = set(self.model) - set(ARCHITECTURE + DROPOUT + ("hidden_act", "initializer_range"))
         if unknown:
-            raise ValueError(f"pretrain config: unknown model key(s) {', '.join(sorted(unknown))}")
+            raise UserError(f"pretrain config: unknown model key(s) {', '.join(sorted(unknown))}")
 
 
 def load_config(path: str | os.PathLike, **overrides: Any) -> PretrainConfig:
@@ -91,13 +92,13 @@ def load_config(path: str | os.PathLike, **overrides: Any) -> PretrainConfig:
     known = {f.name for f in fields(PretrainConfig)}
     unknown = sorted(set(values) - known - {"description"})
     if unknown:
-        raise ValueError(f"{path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        raise UserError(f"{path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     values.pop("description", None)
     values.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return PretrainConfig(**values)
-    except ValueError as err:
-        raise ValueError(f"{path}: {err}") from None
+    except UserError as err:
+        raise UserError(f"{path}: {err}") from None
 
 
 # ---------------------------------------------------------------------------------------
@@ -445,7 +446,7 @@ def train(
 
     Everything the user can get wrong is checked before the model is built.
     """
-    out_dir = Path(out_dir)
+    out_dir = check_output_dir(out_dir)
     strategy = strategy or pick_strategy()
     worker, replicas = worker_id(strategy), strategy.num_replicas_in_sync
     if config.batch_size % replicas:
@@ -534,52 +535,3 @@ def resolve_vocab(explicit: str | None, config: PretrainConfig, data_dir: Path,
     if not path:
         raise UserError(f"which vocabulary? {data_dir} has no {records.VOCAB_SUBDIR}/: pass --vocab DIR")
     return read_vocabulary(path)
-
-
-def add_cli(parser: argparse.ArgumentParser) -> None:
-    parser.description = (
-        "MLM pretraining on TFRecord shards from `wobert data`: from scratch, from a BERT "
-        "directory (--init; a char model for a word vocabulary: new words start as the mean of "
-        "their characters), or resumed (--resume). Writes OUT/checkpoints/, OUT/metrics.jsonl, "
-        "OUT/tensorboard/ and finally OUT/export/ (bert_config.json, vocab.txt, bert_model.ckpt). "
-        "With TF_CONFIG set it trains across workers (MultiWorkerMirroredStrategy)."
-    )
-    parser.add_argument("config", help="pretraining config JSON (e.g. pretrain/tiny.json)")
-    parser.add_argument("--data", required=True, help="directory with manifest.json and shard-*.tfrecord")
-    parser.add_argument("--out", required=True, help="run directory")
-    parser.add_argument("--vocab", help="vocabulary directory (default: the config's, else DATA/vocab, "
-                        "the copy the records keep)")
-    parser.add_argument("--init", help="BERT directory to initialise from (overrides the config's)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue from the newest checkpoint in OUT (start afresh if there is none)")
-    parser.add_argument("--mixed-precision", action="store_true",
-                        help="float16 compute on GPU (ignored with a warning on CPU)")
-    g = parser.add_argument_group("overrides of the config")
-    g.add_argument("--steps", type=int, help="optimizer steps in total")
-    g.add_argument("--batch-size", type=int, help="sequences per micro-batch over all replicas")
-    g.add_argument("--accumulate", type=int, help="micro-batches per optimizer step")
-    g.add_argument("--learning-rate", type=float, help="peak learning rate")
-    g.add_argument("--warmup-steps", type=int)
-    g.add_argument("--seed", type=int)
-    g.add_argument("--checkpoint-every", type=int, metavar="STEPS")
-    g.add_argument("--keep-checkpoints", type=int, metavar="K")
-    g.add_argument("--log-every", type=int, metavar="STEPS")
-
-
-def run_cli(args: argparse.Namespace) -> int:
-    overrides = {k: getattr(args, k) for k in (
-        "init", "steps", "batch_size", "accumulate", "learning_rate", "warmup_steps", "seed",
-        "checkpoint_every", "keep_checkpoints", "log_every")}
-    config = load_config(args.config, **overrides)
-    data = Records(args.data)
-    vocab = resolve_vocab(args.vocab, config, Path(args.data), data.manifest)
-    mixed = args.mixed_precision
-    if mixed and not tf.config.list_logical_devices("GPU"):
-        log.warning("--mixed-precision needs a GPU; training in float32 on CPU")
-        mixed = False
-    result = train(config, data, args.out, vocab, resume=args.resume, mixed_precision=mixed)
-    last = result["last"]
-    if result["export"]:
-        loss = f", last loss {last['loss']:.4f}, accuracy {last['accuracy']:.4f}" if last else ""
-        print(f"step {result['step']}{loss} -> {result['export']}")
-    return 0

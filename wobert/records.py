@@ -40,7 +40,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 from tqdm import tqdm
 
-from wobert.cli import UserError
+from wobert.checks import NON_NEGATIVE, POSITIVE, check_field_types, check_output_dir, number, output_dir
+from wobert.errors import UserError
 from wobert.jsonfile import read_json, write_json
 from wobert.corpus import SkipLog, chunked, expand_paths, iter_lines, map_ordered
 from wobert.masking import MASKINGS, MaskSpec, default_max_predictions, mask_batch, random_ranges
@@ -87,6 +88,7 @@ class DataOptions:
     def __post_init__(self) -> None:
         if isinstance(self.corpus, (str, Path)):
             self.corpus = [str(self.corpus)]
+        check_field_types(self, "data options")
         if self.masking not in MASKINGS:
             raise UserError(f"masking must be one of {MASKINGS}, not {self.masking!r}")
         if self.maxlen < 3:
@@ -420,7 +422,7 @@ def read_manifest(data_dir: str | Path) -> dict[str, Any]:
     path = Path(data_dir) / MANIFEST
     manifest = read_json(path, MANIFEST, hint=": build the records first (wobert data build)")
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a wobert records manifest ({FORMAT})")
+        raise UserError(f"{path} is not a wobert records manifest ({FORMAT})")
     return manifest
 
 
@@ -498,7 +500,7 @@ def build_records(options: DataOptions, out: str | Path, *, progress: bool | Non
     ``vocab.txt`` or directory without ``tokenizer_config.json`` (char tokenizer).
     ``progress=None`` shows the bar only on a terminal.
     """
-    out = Path(out)
+    out = check_output_dir(out)
     if not options.corpus or not options.vocab:
         raise UserError("a corpus and a vocabulary are needed (--corpus PATH ..., --vocab DIR)")
     files = expand_paths(options.corpus)
@@ -534,6 +536,9 @@ def build_records(options: DataOptions, out: str | Path, *, progress: bool | Non
             tokens += shard["tokens"]
             bar.update(shard["documents"])
             bar.set_postfix_str(f"{tokens / (time.perf_counter() - start):,.0f} tokens/s", refresh=False)
+    if not shards:
+        raise UserError(f"the corpus holds no text ({' '.join(options.corpus)}: {skips.summary()}): "
+                        "no records were built")
     manifest["skipped"] = skips.to_dict()
     manifest["skipped_summary"] = skips.summary()
     _set_shards(manifest, shards, complete=True)
@@ -688,7 +693,7 @@ def make_dataset(
     manifest = read_manifest(data_dir)
     files = [str(Path(data_dir) / s["file"]) for s in manifest["shards"]]
     if not manifest.get("complete") or not files:
-        raise ValueError(f"{data_dir}: the records are incomplete; re-run `wobert data build` to finish them")
+        raise UserError(f"{data_dir}: the records are incomplete; re-run `wobert data build` to finish them")
     pipelines, pipeline = ((input_context.num_input_pipelines, input_context.input_pipeline_id)
                            if input_context is not None else (1, 0))
     ds = _record_stream(files, shuffle, seed, repeat, pipelines, pipeline, shuffle_buffer)
@@ -715,25 +720,25 @@ def add_cli(parser: argparse.ArgumentParser) -> None:
         "Re-running with the same options skips finished shards (an interrupted build resumes).",
     )
     d = DataOptions
-    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--out", required=True, type=output_dir, help="output directory")
     p.add_argument("--config", help="a pretrain/data*.json job; options given here override its keys")
     p.add_argument("--data", default=".", help="directory the config's corpus paths start from (default: .)")
     p.add_argument("--corpus", nargs="+", metavar="PATH", help="text, JSONL (text field) or .gz files, or directories")
     p.add_argument("--vocab", help="vocabulary directory from `wobert vocab build` (word tokenizer), or a "
                    "BERT vocab.txt / model directory (char tokenizer)")
-    p.add_argument("--maxlen", type=int, help=f"tokens per sequence, [CLS] and [SEP] included (default: {d.maxlen})")
+    p.add_argument("--maxlen", type=number(int, 3), help=f"tokens per sequence, [CLS] and [SEP] included (default: {d.maxlen})")
     p.add_argument("--masking", choices=MASKINGS,
                    help=f"token: each token alone (WoBERT); wwm: whole words (default: {d.masking})")
-    p.add_argument("--mask-rate", type=float, help=f"share of tokens to predict (default: {d.mask_rate})")
-    p.add_argument("--max-predictions", type=int,
+    p.add_argument("--mask-rate", type=number(float, 0, 1, above=True, below=True), help=f"share of tokens to predict (default: {d.mask_rate})")
+    p.add_argument("--max-predictions", type=POSITIVE,
                    help="most predicted tokens per sequence (default: ceil(maxlen * mask_rate), +3 for wwm)")
     p.add_argument("--dynamic", action=argparse.BooleanOptionalAction, default=None,
                    help="store plain sequences and mask at train time, anew each epoch (default: static)")
-    p.add_argument("--dupe-factor", type=int, help=f"differently masked copies, static masking (default: {d.dupe_factor})")
-    p.add_argument("--seed", type=int, help=f"random seed of the masks (default: {d.seed})")
-    p.add_argument("--shard-chars", type=int, help=f"characters of text per shard (default: {d.shard_chars})")
+    p.add_argument("--dupe-factor", type=POSITIVE, help=f"differently masked copies, static masking (default: {d.dupe_factor})")
+    p.add_argument("--seed", type=NON_NEGATIVE, help=f"random seed of the masks (default: {d.seed})")
+    p.add_argument("--shard-chars", type=POSITIVE, help=f"characters of text per shard (default: {d.shard_chars})")
     p.add_argument("--text-field", help=f"JSON field holding the text (default: {d.text_field})")
-    p.add_argument("--workers", type=int, help=f"processes (default: {os.cpu_count() or 1}); "
+    p.add_argument("--workers", type=POSITIVE, help=f"processes (default: {os.cpu_count() or 1}); "
                    "the output does not depend on it")
     p.add_argument("--strict", action="store_const", const=True,
                    help="fail on a non-UTF-8 or malformed line instead of skipping and counting it")
