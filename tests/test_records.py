@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -13,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from processes import children, wait_until
 from wobert.cli import UserError, main
 from wobert.corpus import iter_lines
 from wobert.masking import MaskSpec, mask_batch, mask_batch_tf, random_ranges
@@ -376,6 +379,54 @@ def test_killed_build_resumes_to_the_same_shards(tmp_path, tiny_vocab):
     assert not interrupted["complete"] and 0 < len(interrupted["shards"]) < len(reference)
     assert main(["data", "build", *args, "--out", str(out)]) == 0
     assert shard_sums(read_manifest(out)) == reference
+
+
+def start_build(tmp_path: Path, tiny_vocab: Path, out: Path) -> tuple[subprocess.Popen, list[str]]:
+    """`wobert data build --workers 2` on a corpus that takes a few seconds, in its own session."""
+    write_corpus(tmp_path / "corpus.txt", 3000, seed=6)
+    args = ["data", "build", "--corpus", str(tmp_path / "corpus.txt"), "--vocab", str(tiny_vocab),
+            "--maxlen", "32", "--shard-chars", "3000", "--workers", "2", "--dupe-factor", "3",
+            "--out", str(out)]
+    proc = subprocess.Popen([sys.executable, "-m", "wobert", *args], cwd=REPO, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    return proc, args
+
+
+def first_shard_written(out: Path) -> bool:
+    try:
+        return bool(read_manifest(out)["shards"])
+    except (FileNotFoundError, ValueError):
+        return False
+
+
+def test_a_killed_worker_ends_the_build_with_one_line_and_it_resumes(tmp_path, tiny_vocab):
+    out = tmp_path / "out"
+    proc, args = start_build(tmp_path, tiny_vocab, out)
+    try:
+        wait_until(lambda: first_shard_written(out) and len(children(proc.pid)) == 2, proc,
+                   "first shard with two workers")
+        os.kill(children(proc.pid)[0], signal.SIGKILL)  # as the out-of-memory killer would
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 2 and err.count("\n") == 1, err
+    assert re.match(r"wobert data: error: worker process \d+ was killed by SIGKILL .*: the \d+ "
+                    r"finished shards in .* are kept, run the same command again", err), err
+    assert main(args) == 0 and read_manifest(out)["complete"]
+
+
+def test_ctrl_c_ends_the_build_quietly_with_status_130(tmp_path, tiny_vocab):
+    out = tmp_path / "out"
+    proc, _ = start_build(tmp_path, tiny_vocab, out)
+    try:
+        wait_until(lambda: first_shard_written(out) and len(children(proc.pid)) == 2, proc,
+                   "first shard with two workers")
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole group
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert (proc.returncode, err) == (130, "wobert data: interrupted\n")
+    assert not children(proc.pid)
 
 
 def test_other_vocab_or_options_are_refused(tmp_path, tiny_vocab):

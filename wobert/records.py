@@ -43,7 +43,7 @@ from tqdm import tqdm
 from wobert.checks import NON_NEGATIVE, POSITIVE, check_field_types, check_output_dir, number, output_dir
 from wobert.errors import UserError
 from wobert.jsonfile import read_json, write_json
-from wobert.corpus import SkipLog, chunked, expand_paths, iter_lines, map_ordered
+from wobert.corpus import SkipLog, WorkerLost, chunked, expand_paths, iter_lines, map_ordered
 from wobert.masking import MASKINGS, MaskSpec, default_max_predictions, mask_batch, random_ranges
 from wobert.segment import get_segmenter
 from wobert.tokenizer import (CONFIG_FILE, SPECIAL_TOKENS, VOCAB_FILE, BaseTokenizer, Tokenizer,
@@ -145,6 +145,10 @@ class WordEncoder:
         self.tokenizer, self.whole_words, self.cache_size = tokenizer, whole_words, cache_size
         self.cache: dict[str, tuple[int, ...]] = {}
         self.normalize = normalize if tokenizer.do_lower_case else str
+
+    def __getstate__(self) -> dict[str, Any]:
+        """For spawned workers: the tokenizer and settings; cache and segmenter start anew."""
+        return {k: ({} if k == "cache" else v) for k, v in self.__dict__.items() if k != "segmenter"}
 
     @functools.cached_property
     def segmenter(self) -> Any:
@@ -528,14 +532,18 @@ def build_records(options: DataOptions, out: str | Path, *, progress: bool | Non
     encoder.sentence("预热分词器")  # load the segmenter once, before the workers fork
     start, tokens = time.perf_counter(), 0
     with tqdm(desc="records", unit=" docs", disable=None if progress is None else not progress) as bar:
-        for shard in map_ordered(build_shard, todo, workers=options.workers, initializer=_init_worker,
-                                 initargs=(encoder, options, spec, out)):
-            shards[shard["file"]] = shard
-            _set_shards(manifest, shards, complete=False)
-            write_json(out / MANIFEST, manifest)
-            tokens += shard["tokens"]
-            bar.update(shard["documents"])
-            bar.set_postfix_str(f"{tokens / (time.perf_counter() - start):,.0f} tokens/s", refresh=False)
+        try:
+            for shard in map_ordered(build_shard, todo, workers=options.workers, initializer=_init_worker,
+                                     initargs=(encoder, options, spec, out)):
+                shards[shard["file"]] = shard
+                _set_shards(manifest, shards, complete=False)
+                write_json(out / MANIFEST, manifest)
+                tokens += shard["tokens"]
+                bar.update(shard["documents"])
+                bar.set_postfix_str(f"{tokens / (time.perf_counter() - start):,.0f} tokens/s", refresh=False)
+        except WorkerLost as err:
+            raise WorkerLost(f"{err}: the {len(shards)} finished shards in {out} are kept, run the same "
+                             "command again to build the rest") from None
     if not shards:
         raise UserError(f"the corpus holds no text ({' '.join(options.corpus)}: {skips.summary()}): "
                         "no records were built")
