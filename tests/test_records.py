@@ -6,6 +6,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -543,6 +544,46 @@ def test_incomplete_records_are_refused(tmp_path, built):
     (tmp_path / "manifest.json").write_text(json.dumps({**manifest, "complete": False}), encoding="utf-8")
     with pytest.raises(ValueError, match="incomplete"):
         make_dataset(tmp_path, 4)
+
+
+def damage(path: Path, how: str) -> None:
+    """Cut a file to half its size, or flip one bit inside its first record's data."""
+    with open(path, "r+b") as f:
+        if how == "truncate":
+            f.truncate(path.stat().st_size // 2)
+        else:
+            f.seek(40)
+            byte = f.read(1)[0]
+            f.seek(40)
+            f.write(bytes([byte ^ 0x10]))
+
+
+def test_damaged_shards_are_refused_by_name(tmp_path, built, capsys):
+    from wobert.backend import tf
+
+    assert main(["data", "verify", str(built)]) == 0
+    assert "sizes, sha256 and record counts match the manifest" in capsys.readouterr().out
+    cut, flipped = tmp_path / "cut", tmp_path / "flipped"
+    for copy, how in ((cut, "truncate"), (flipped, "flip")):
+        shutil.copytree(built, copy)
+        damage(copy / "shard-00002.tfrecord", how)
+    with pytest.raises(UserError, match=r"damaged records: shard-00002.tfrecord has [\d,]+ bytes, "
+                                        r"the manifest [\d,]+\. The same `wobert data build` command"):
+        make_dataset(cut, 4)  # a cut shard: refused at once, by its size
+    with pytest.raises(tf.errors.DataLossError):  # a flipped bit: TensorFlow's record CRC
+        read_records(flipped)
+    assert main(["data", "verify", str(flipped)]) == 2
+    assert "shard-00002.tfrecord differs from its sha256 in the manifest" in capsys.readouterr().err
+    assert main(["data", "verify", str(cut)]) == 2
+    assert "shard-00002.tfrecord has" in capsys.readouterr().err
+    manifest = read_manifest(built)
+    manifest["shards"][1]["sequences"] += 1
+    (flipped / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    shutil.copyfile(built / "shard-00002.tfrecord", flipped / "shard-00002.tfrecord")
+    assert main(["data", "verify", str(flipped)]) == 2
+    assert "shard-00001.tfrecord holds" in capsys.readouterr().err
+    assert main(["data", "verify", str(tmp_path)]) == 2
+    assert "manifest.json not found" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from typing import Any, Mapping, Sequence
 
 from wobert.backend import BERT, build_bert, keras, read_bert_config, save_bert_checkpoint, tf
 from wobert.errors import UserError
+from wobert.files import replace_dir
 from wobert.jsonfile import read_json, write_json
 from wobert.records import sha256_file
 from wobert.tokenizer import CONFIG_FILE, VOCAB_FILE, read_vocab
@@ -331,13 +332,3 @@ def export_bert(mlm: MLMModel, out_dir: str | os.PathLike, vocab: Vocabulary) ->
     save_bert_checkpoint(mlm.transformer, tmp / "bert_model.ckpt")
     replace_dir(tmp, out_dir)
     return out_dir
-
-
-def replace_dir(new: Path, target: Path) -> None:
-    """Move the finished directory ``new`` to ``target``, replacing an older one."""
-    old = target.with_name(target.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        os.replace(target, old)
-    os.replace(new, target)
-    shutil.rmtree(old, ignore_errors=True)

@@ -42,6 +42,7 @@ from tqdm import tqdm
 
 from wobert.checks import NON_NEGATIVE, POSITIVE, check_field_types, check_output_dir, number, output_dir
 from wobert.errors import UserError
+from wobert.files import replace_file
 from wobert.jsonfile import read_json, write_json
 from wobert.corpus import SkipLog, WorkerLost, chunked, expand_paths, iter_lines, map_ordered
 from wobert.masking import MASKINGS, MaskSpec, default_max_predictions, mask_batch, random_ranges
@@ -333,10 +334,8 @@ class RecordWriter:
 
     def close(self) -> str:
         """Finish the file (fsync + rename); returns its sha256."""
-        self.file.flush()
-        os.fsync(self.file.fileno())
         self.file.close()
-        os.replace(self.tmp, self.path)
+        replace_file(self.tmp, self.path)
         return self.sha256.hexdigest()
 
 
@@ -401,7 +400,9 @@ def build_shard(job: tuple[int, list[str]]) -> dict[str, Any]:
         for record in _records(sequences, options, spec, rng):
             predictions += len(record.get("masked_ids", ()))
             writer.write(record)
-    return {"file": shard_name(index), "sha256": writer.close(), "documents": len(documents),
+    sha256 = writer.close()
+    return {"file": shard_name(index), "sha256": sha256, "bytes": writer.path.stat().st_size,
+            "documents": len(documents),
             "characters": sum(map(len, documents)), "sequences": len(sequences) * options.dupe_factor,
             "tokens": sum(len(ids) for ids, _ in sequences) * options.dupe_factor,
             "predictions": predictions}
@@ -428,6 +429,47 @@ def read_manifest(data_dir: str | Path) -> dict[str, Any]:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise UserError(f"{path} is not a wobert records manifest ({FORMAT})")
     return manifest
+
+
+def count_records(path: Path) -> int:
+    """The records of a TFRecord file, by walking its length headers; a file that does not end
+    at a record boundary raises ``UserError``."""
+    count, at, size = 0, 0, path.stat().st_size
+    with open(path, "rb") as f:
+        while at < size:
+            header = f.read(12)  # length (8 bytes) and its CRC
+            if len(header) < 12 or at + 16 + struct.unpack("<Q", header[:8])[0] > size:
+                raise UserError(f"{path}: cut short inside record {count + 1} (at byte {at:,})")
+            at += 16 + struct.unpack("<Q", header[:8])[0]
+            f.seek(at)
+            count += 1
+    return count
+
+
+def damaged_shards(data_dir: str | Path, manifest: dict[str, Any], *, full: bool = False) -> list[str]:
+    """What is wrong with the shards ``manifest`` lists: a missing file, another size than it
+    records (cheap: one stat each), and with ``full`` another sha256 or record count."""
+    problems = []
+    for shard in manifest.get("shards", []):
+        name, path = shard["file"], Path(data_dir) / shard["file"]
+        if not path.is_file():
+            problems.append(f"{name} is missing")
+        elif "bytes" in shard and path.stat().st_size != shard["bytes"]:
+            problems.append(f"{name} has {path.stat().st_size:,} bytes, the manifest {shard['bytes']:,}")
+        elif full and sha256_file(path) != shard["sha256"]:
+            problems.append(f"{name} differs from its sha256 in the manifest")
+        elif full and count_records(path) != shard["sequences"]:
+            problems.append(f"{name} holds {count_records(path):,} records, the manifest {shard['sequences']:,}")
+    return problems
+
+
+def check_records(data_dir: str | Path, manifest: dict[str, Any], *, full: bool = False) -> None:
+    """Raise ``UserError`` naming the damaged shards (see :func:`damaged_shards`)."""
+    problems = damaged_shards(data_dir, manifest, full=full)
+    if problems:
+        shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+        raise UserError(f"{data_dir}: damaged records: {shown}. The same `wobert data build` command "
+                        "rebuilds the damaged shards (and only them)")
 
 
 def _fingerprint(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -695,6 +737,9 @@ def make_dataset(
       resume training exactly, count the batches this pipeline yielded and pass them as
       ``skip_batches`` with the same ``seed`` (without buckets they are skipped before
       parsing and masking, so this is cheap).
+    - The shards are first checked against the manifest (missing, or of another size: a
+      ``UserError`` naming them); TensorFlow checks each record's CRC as it reads it (a
+      damaged one raises ``DataLossError``; ``check_records(..., full=True)`` names the shard).
     """
     from wobert.backend import tf
 
@@ -702,6 +747,7 @@ def make_dataset(
     files = [str(Path(data_dir) / s["file"]) for s in manifest["shards"]]
     if not manifest.get("complete") or not files:
         raise UserError(f"{data_dir}: the records are incomplete; re-run `wobert data build` to finish them")
+    check_records(data_dir, manifest)
     pipelines, pipeline = ((input_context.num_input_pipelines, input_context.input_pipeline_id)
                            if input_context is not None else (1, 0))
     ds = _record_stream(files, shuffle, seed, repeat, pipelines, pipeline, shuffle_buffer)
@@ -750,6 +796,24 @@ def add_cli(parser: argparse.ArgumentParser) -> None:
                    "the output does not depend on it")
     p.add_argument("--strict", action="store_const", const=True,
                    help="fail on a non-UTF-8 or malformed line instead of skipping and counting it")
+    v = actions.add_parser(
+        "verify", help="check every shard against the manifest",
+        description="Check that DIR holds complete records whose every shard has the size, sha256 "
+        "and record count the manifest records, and that DIR/vocab is the vocabulary they were "
+        "built with. Reads every byte once.")
+    v.add_argument("dir", metavar="DIR", help="records directory (manifest.json, shard-*.tfrecord)")
+
+
+def verify_records(data_dir: str | Path) -> dict[str, Any]:
+    """Check everything (see ``wobert data verify``); returns the manifest, raises ``UserError``."""
+    manifest = read_manifest(data_dir)
+    if not manifest.get("complete"):
+        raise UserError(f"{data_dir}: the records are incomplete; re-run `wobert data build` to finish them")
+    check_records(data_dir, manifest, full=True)
+    vocab = Path(data_dir) / VOCAB_SUBDIR / VOCAB_FILE
+    if vocab.is_file() and sha256_file(vocab) != manifest["vocab_sha256"]:
+        raise UserError(f"{vocab} is not the vocabulary the records were built with (sha256 differs)")
+    return manifest
 
 
 def options_from_args(args: argparse.Namespace) -> DataOptions:
@@ -762,6 +826,11 @@ def options_from_args(args: argparse.Namespace) -> DataOptions:
 
 
 def run_cli(args: argparse.Namespace) -> int:
+    if args.action == "verify":
+        manifest = verify_records(args.dir)
+        print(f"{args.dir}: {len(manifest['shards'])} shards, {manifest['sequences']:,} sequences: "
+              "sizes, sha256 and record counts match the manifest")
+        return 0
     options = options_from_args(args)
     manifest = build_records(options, args.out)
     print(f"{args.out}: {len(manifest['shards'])} shards, {manifest['documents']:,} documents, "
