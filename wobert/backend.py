@@ -148,6 +148,53 @@ def adamw(
     )
 
 
+class _Unwrapped:
+    """Carries (mirrored) variables through ``merge_call`` without being unwrapped."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class FiniteUpdates:
+    """An optimizer's ``apply_gradients`` that skips the update of a non-finite step: when
+    ``loss_finite`` (a bool tensor, set before each step) is false, or, with
+    ``check_gradients``, a gradient holds a NaN or Inf. A skipped step adds 1 to ``skipped``
+    (and to the optimizer's ``iterations``, as LossScaleOptimizer does); the loop reads it.
+
+    Create it under the strategy's scope. The ``tf.cond`` runs in cross-replica context, as in
+    LossScaleOptimizer: a distribution strategy cannot hold the optimizer's ``merge_call`` in a
+    cond in replica context.
+    """
+
+    def __init__(self, optimizer: Any, check_gradients: bool = True) -> None:
+        self.optimizer, self.check_gradients = optimizer, check_gradients
+        self.loss_finite = tf.constant(True)
+        self.skipped = tf.Variable(0, dtype=tf.int64, trainable=False, name="skipped_steps",
+                                   aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+
+    def apply_gradients(self, grads_and_vars: Any, **kwargs: Any) -> tf.Tensor:
+        grads, variables = zip(*grads_and_vars)
+        finite = self.loss_finite
+        if self.check_gradients:
+            finite = tf.logical_and(finite, tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads]))
+        held = _Unwrapped(variables)
+
+        def cross_replica(strategy: Any, grads: Any, finite: Any) -> tf.Tensor:
+            def apply() -> tf.Tensor:
+                strategy.extended.call_for_each_replica(
+                    lambda *g: self.optimizer.apply_gradients(zip(g, held.value), **kwargs), args=tuple(grads))
+                return tf.constant(True)
+
+            def skip() -> tf.Tensor:
+                self.optimizer.iterations.assign_add(1)
+                self.skipped.assign_add(1)
+                return tf.constant(False)
+
+            return tf.cond(strategy.experimental_local_results(finite)[0], apply, skip)
+
+        return tf.distribute.get_replica_context().merge_call(cross_replica, args=(list(grads), finite))
+
+
 def learning_rate_at(optimizer: keras.optimizers.legacy.Optimizer, step: int) -> float:
     """The learning rate an ``adamw`` optimizer applies at ``step``."""
     from bert4keras.backend import piecewise_linear
@@ -161,8 +208,26 @@ def learning_rate_at(optimizer: keras.optimizers.legacy.Optimizer, step: int) ->
 # ---------------------------------------------------------------------------------------
 
 
-class CheckpointMismatch(ValueError):
-    """A checkpoint does not fit the model (missing variable or wrong shape)."""
+class CheckpointMismatch(UserError):
+    """A checkpoint does not fit the model (missing variable or wrong shape), or is damaged."""
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of a (TensorFlow) error, without the op details TF appends."""
+    text = (getattr(err, "message", None) or str(err)).strip().splitlines()
+    return re.sub(r"^\{\{function_node [^}]*\}\}\s*|\s*\[Op:\w+\].*$", "", text[0] if text else repr(err))
+
+
+def check_checkpoint_data(checkpoint: str | os.PathLike) -> None:
+    """Read every tensor of a TF checkpoint once, so a truncated or corrupted file raises
+    ``CheckpointMismatch`` naming it before any weight is loaded (TF checks each tensor's CRC)."""
+    try:
+        reader = tf.train.load_checkpoint(str(checkpoint))
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+    except (tf.errors.OpError, IndexError, ValueError) as err:  # IndexError: a data file cut short
+        raise CheckpointMismatch(f"checkpoint {checkpoint} is damaged (truncated or corrupted: "
+                                 f"{first_line(err)}); export or copy it again") from None
 
 
 def _checkpoint_values(transformer: Any) -> dict[str, np.ndarray]:
@@ -211,8 +276,8 @@ def check_bert_checkpoint(transformer: Any, checkpoint: str | os.PathLike) -> No
     checkpoint = str(checkpoint)
     try:
         stored = dict(tf.train.list_variables(checkpoint))
-    except (tf.errors.NotFoundError, ValueError) as err:
-        raise CheckpointMismatch(f"cannot read checkpoint {checkpoint!r}: {err}") from None
+    except (tf.errors.OpError, ValueError) as err:
+        raise CheckpointMismatch(f"cannot read checkpoint {checkpoint!r}: {first_line(err)}") from None
     expected = _checkpoint_values(transformer)
     problems = []
     for name, value in expected.items():
@@ -280,6 +345,7 @@ def build_bert(
     )
     if checkpoint is not None:
         check_bert_checkpoint(transformer, checkpoint)
+        check_checkpoint_data(checkpoint)
         transformer.load_weights_from_checkpoint(str(checkpoint))
     return transformer
 
@@ -303,7 +369,8 @@ def set_seed(seed: int) -> None:
 
 __all__ = [
     "tf", "keras", "K", "np", "BERT", "build_transformer_model", "build_bert", "load_vocab",
-    "Bert4kerasTokenizer", "optimizers", "adamw", "learning_rate_at",
-    "save_bert_checkpoint", "check_bert_checkpoint", "CheckpointMismatch",
+    "Bert4kerasTokenizer", "optimizers", "adamw", "learning_rate_at", "FiniteUpdates",
+    "save_bert_checkpoint", "check_bert_checkpoint", "check_checkpoint_data", "CheckpointMismatch",
+    "first_line",
     "read_bert_config", "set_seed", "BERT4KERAS_INSTALL", "NO_DECAY",
 ]
