@@ -162,7 +162,8 @@ def test_fold_chunks_gives_the_same_total_whatever_the_workers():
         assert len(states) == workers
         assert sum((counts for counts, _ in states), Counter()) == expected
         pids = set().union(*(p for _, p in states))
-        assert (pids == {os.getpid()}) == (workers == 1)
+        assert pids == {os.getpid()} or workers > 1
+    # that the workers take their share: KILLED_WORKER's fold below (a chunk killed in a worker)
 
 
 def test_fold_chunks_raises_a_worker_error_in_the_parent():
