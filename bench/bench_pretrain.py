@@ -86,7 +86,7 @@ def ours(config: dict[str, Any], train: PretrainConfig, batch: dict[str, np.ndar
     iterator = iter(tf.data.Dataset.from_tensors(features).repeat())
 
     def step() -> float:
-        (loss, _, weight, _), _ = trainer.step(iterator)
+        (loss, _, weight, _), _, _ = trainer.step(iterator)
         return loss / weight
 
     return step, trainer

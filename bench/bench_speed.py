@@ -101,7 +101,7 @@ def pretraining_rows(model: dict[str, Any], records: dict[str, Path], vocab_size
 
     def step(run: dict[str, Any]) -> Callable[[], float]:
         def one() -> float:
-            totals, _ = run["trainer"].step(run["iterator"])
+            totals, _, _ = run["trainer"].step(run["iterator"])
             b, length = next(run["shapes"])  # under XLA every batch is padded to maxlen
             length = run["maxlen"] if jit_compile else length
             run["flops"] += pretraining_flops(run["config"], b, length, run["positions"])

@@ -63,7 +63,7 @@ def train(records: Path, policy: str, xla: bool, steps: int, batch: int) -> dict
     for step in range(steps):
         if step == 5:
             start = time.perf_counter()
-        totals, _ = trainer.step(iterator)
+        totals, _, _ = trainer.step(iterator)
         losses.append(totals[0] / max(totals[2], 1.0))
         tokens += totals[3] if step >= 5 else 0.0
     seconds = time.perf_counter() - start

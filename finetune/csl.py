@@ -6,7 +6,7 @@ Defaults here: maxlen 256, 3 epochs, batch 16, lr 2e-5; any `wobert finetune` op
 """
 import sys
 
-from wobert.finetune import task_script
+from wobert.commands.finetune import task_script
 
 if __name__ == "__main__":
     sys.exit(task_script("csl", maxlen=256, epochs=3, batch_size=16, lr=2e-5))

@@ -6,7 +6,7 @@ Defaults here: maxlen 128, 3 epochs, batch 32, lr 3e-5; any `wobert finetune` op
 """
 import sys
 
-from wobert.finetune import task_script
+from wobert.commands.finetune import task_script
 
 if __name__ == "__main__":
     sys.exit(task_script("ocnli", maxlen=128, epochs=3, batch_size=32, lr=3e-5))

@@ -6,7 +6,7 @@ Defaults here: maxlen 64, 3 epochs, batch 32, lr 2e-5; any `wobert finetune` opt
 """
 import sys
 
-from wobert.finetune import task_script
+from wobert.commands.finetune import task_script
 
 if __name__ == "__main__":
     sys.exit(task_script("tnews", maxlen=64, epochs=3, batch_size=32, lr=2e-5))

@@ -2,7 +2,9 @@
 
 ``python tests/synthetic_pretrain.py OUT SPEC.json`` trains ``wobert.pretrain.train`` on
 ``SyntheticMLM`` with SPEC.json ``{"config": {...}, "vocab": DIR, "resume": bool,
-"cpu_replicas": N}``; with TF_CONFIG set it is one worker of a multi-worker run.
+"cpu_replicas": N, "data": {...}}``; with TF_CONFIG set it is one worker of a multi-worker
+run. It prints the result as JSON (with the ``skip_batches`` each dataset started with), or
+a user's error as one line (exit status 2), as ``wobert pretrain`` does.
 """
 from __future__ import annotations
 
@@ -31,7 +33,9 @@ class SyntheticMLM:
     per-worker batches of one step together hold the single-worker batch's sequences."""
 
     def __init__(self, vocab_size: int, sha256: str | None = None, n: int = 64, length: int = 16,
-                 predictions: int = 4, seed: int = 0) -> None:
+                 predictions: int = 4, seed: int = 0, nan_batches: tuple[int, ...] = ()) -> None:
+        self.nan_batches = tuple(nan_batches)  # batches (of each pipeline) whose weights are NaN
+        self.skipped: list[int] = []  # the skip_batches of each dataset made
         rng = np.random.RandomState(seed)
         base = rng.randint(len(SPECIAL), vocab_size, (n, 4))
         original = np.tile(base, (1, length // 4))
@@ -69,7 +73,21 @@ class SyntheticMLM:
         ds = ds.repeat()
         if shuffle:
             ds = ds.shuffle(16, seed=seed)
-        return ds.batch(batch_size, drop_remainder=True).skip(skip_batches)
+        self.skipped.append(skip_batches)
+        ds = ds.batch(batch_size, drop_remainder=True)
+        if self.nan_batches:
+            bad = tf.constant(self.nan_batches, tf.int64)
+
+            def poison(index: Any, batch: dict) -> dict:
+                nan = tf.reduce_any(tf.equal(bad, index))
+                weights = tf.where(nan, float("nan"), batch["masked_weights"])
+                return {**batch, "masked_weights": weights}
+
+            ds = ds.enumerate().map(poison)
+        return ds.skip(skip_batches)
+
+    def verify(self) -> None:
+        """Nothing to verify: the data live in memory."""
 
 
 def mirrored_on_cpus(replicas: int) -> Any:
@@ -90,9 +108,12 @@ def run(out: Path, spec: dict[str, Any]) -> dict[str, Any]:
     config = PretrainConfig(**spec["config"])
     vocab = read_vocabulary(spec["vocab"])
     data = SyntheticMLM(vocab.size, vocab.sha256, **spec.get("data", {}))
-    return train(config, data, out, vocab, resume=spec.get("resume", False), strategy=strategy)
+    result = train(config, data, out, vocab, resume=spec.get("resume", False), strategy=strategy)
+    return {**result, "skipped_batches": data.skipped}
 
 
 if __name__ == "__main__":
-    result = run(Path(sys.argv[1]), json.loads(Path(sys.argv[2]).read_text()))
-    print(json.dumps(result))
+    from wobert.cli import run_guarded
+
+    sys.exit(run_guarded("pretrain", lambda: print(json.dumps(
+        run(Path(sys.argv[1]), json.loads(Path(sys.argv[2]).read_text()))))))

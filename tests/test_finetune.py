@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +19,8 @@ from wobert.finetune import (
     length_batches,
     load_pretrained,
     pad_batch,
-    task_script,
 )
+from wobert.commands.finetune import task_script
 from wobert.tasks import TaskSpec, load_task
 from wobert.tokenizer import SPECIAL_TOKENS, BaseTokenizer, CharTokenizer, Tokenizer, write_vocab
 
@@ -155,6 +156,25 @@ def test_model_and_tokenizer_vocab_must_match(tmp_path, small_char_model, capsys
     assert "vocab and model do not match" in err and "Traceback" not in err
 
 
+def test_a_truncated_or_corrupted_model_fails_with_one_line(tmp_path, small_char_model, capsys):
+    paths = synthetic_task(tmp_path, n=20)
+    for how in ("truncated", "flipped"):
+        bad = tmp_path / how
+        shutil.copytree(small_char_model, bad)
+        data = bad / "bert_model.ckpt.data-00000-of-00001"
+        raw = bytearray(data.read_bytes())
+        if how == "truncated":
+            raw = raw[:len(raw) // 2]
+        else:
+            raw[len(raw) // 3] ^= 1
+        data.write_bytes(bytes(raw))
+        code = main(["finetune", "--model", str(bad), "--out", str(tmp_path / "o"), "--train",
+                     str(paths["train"]), "--text-field", "review", "--label-field", "polarity"])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1, err
+        assert f"checkpoint {bad}/bert_model.ckpt is damaged (truncated or corrupted" in err
+
+
 def test_maxlen_beyond_position_embeddings_is_refused(tmp_path, small_char_model):
     paths = synthetic_task(tmp_path, n=20)
     data = load_task(TaskSpec("custom", "review", label_field="polarity"), train=paths["train"])
@@ -204,6 +224,8 @@ def test_compare_refuses_a_pair_that_differs_in_more_than_the_vocab(tmp_path, sm
     assert code == 2
     with pytest.raises(UserError, match="num_hidden_layers: 2 vs 1"):
         compare(small_char_model, word, ["tnews"], [1], tmp_path, FinetuneConfig(), tmp_path / "o")
+    with pytest.raises(UserError, match="the char model .*word.* holds a word-level tokenizer"):
+        compare(word, small_char_model, ["tnews"], [1], tmp_path, FinetuneConfig(), tmp_path / "o")
 
 
 def classifier_and_batch(seed: int = 0) -> tuple:

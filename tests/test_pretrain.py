@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import resource
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from processes import wait_until
 from synthetic_pretrain import SyntheticMLM, write_vocab
 from wobert.backend import keras, set_seed, tf
 from wobert.cli import UserError
 from wobert.model import build_mlm_model, check_bert_config, read_vocabulary
-from wobert.pretrain import PretrainConfig, Trainer, load_config, train
+from wobert.pretrain import Checkpoints, PretrainConfig, Trainer, load_config, train
 
 HERE = Path(__file__).resolve().parent
 MODEL = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
@@ -61,6 +66,9 @@ def test_config_file_errors_name_the_file(tmp_path):
         load_config(path)
     path.write_text(json.dumps({"model": MODEL, "batch_size": 0}))
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        load_config(path)
+    path.write_text(json.dumps({"model": MODEL, "learning_rate": "0.1"}))
+    with pytest.raises(UserError, match="c.json: pretrain config: learning_rate must be a number, not '0.1'"):
         load_config(path)
     for name in ("tiny", "small", "base"):
         config = load_config(HERE.parent / "pretrain" / f"{name}.json")
@@ -113,10 +121,10 @@ def test_mixed_precision_steps_run_on_cpu_too(vocab, restore_policy):
     iterator = iter(data)
     losses = []
     for _ in range(10):
-        (loss, _, weight, _), norm = trainer.step(iterator)
+        (loss, _, weight, _), norm, good = trainer.step(iterator)
         losses.append(loss / weight)
     assert np.isfinite(losses).all() and np.mean(losses[-3:]) < losses[0] - 0.05
-    assert int(trainer.optimizer.iterations) == 10  # no step skipped for overflow
+    assert int(trainer.optimizer.skipped) == 0  # no step skipped for overflow
     assert float(trainer.loss_scale.scale) == 2.0**15
     layers = {layer.name: layer for layer in trainer.mlm.model.layers}
     assert layers["Transformer-0-FeedForward"].compute_dtype == "float16"
@@ -136,6 +144,64 @@ def test_xla_training_steps_match_the_plain_ones(vocab):
         losses.append([trainer.step(iterator, 2)[0][0] for _ in range(4)])
     np.testing.assert_allclose(losses[1], losses[0], rtol=1e-4)
     assert losses[0][-1] < losses[0][0]
+
+
+# ---------------------------------------------------------------------------------------
+# Bad steps and damaged checkpoints
+# ---------------------------------------------------------------------------------------
+
+
+def weights(run: Path) -> dict[str, np.ndarray]:
+    reader = tf.train.load_checkpoint(str(run / "export" / "bert_model.ckpt"))
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
+
+
+def test_a_non_finite_step_is_skipped_and_counted_and_k_in_a_row_stop_the_run(vocab, tmp_path):
+    config = PretrainConfig(model=SMALL, steps=6, checkpoint_every=6, max_bad_steps=3, **TRAIN)
+    data = SyntheticMLM(vocab.size, vocab.sha256, nan_batches=(2,))  # the third step's batch
+    train(config, data, tmp_path / "one", vocab)
+    records = read_metrics(tmp_path / "one")
+    assert [r["skipped_steps"] for r in records] == [0, 0, 1, 0, 0, 0]
+    assert records[2]["loss"] is None and records[2]["grad_norm"] is None
+    assert all(np.isfinite(r["loss"]) for r in records if r["step"] != 3)
+    assert all(np.isfinite(w).all() for w in weights(tmp_path / "one").values())
+
+    data = SyntheticMLM(vocab.size, vocab.sha256, nan_batches=(2, 3, 4))
+    with pytest.raises(UserError, match=r"steps 3-5: 3 in a row had a non-finite loss or gradient norm "
+                       r"and were skipped \(max_bad_steps 3\): stopped at step 5; the last good "
+                       r"checkpoint is .*three/checkpoints/step-00000002\."):
+        train(replace(config, checkpoint_every=2), data, tmp_path / "three", vocab)
+    assert [r["skipped_steps"] for r in read_metrics(tmp_path / "three")] == [0, 0, 1, 1, 1]
+
+
+def test_resume_falls_back_past_damaged_checkpoints_saying_so(vocab, tmp_path, caplog):
+    config = PretrainConfig(model=SMALL, steps=6, checkpoint_every=2, keep_checkpoints=3, **TRAIN)
+
+    def data():
+        return SyntheticMLM(vocab.size, vocab.sha256)
+
+    run, checkpoints = tmp_path / "run", tmp_path / "run" / "checkpoints"
+    train(config, data(), run, vocab)
+    expected = read_metrics(run)
+    cut = checkpoints / "step-00000006" / "ckpt.data-00000-of-00001"
+    cut.write_bytes(cut.read_bytes()[:1000])  # truncated data file
+    flipped = checkpoints / "step-00000004" / "input-0.data-00000-of-00001"
+    raw = bytearray(flipped.read_bytes())
+    raw[len(raw) // 2] ^= 1  # a flipped bit
+    flipped.write_bytes(bytes(raw))
+    with caplog.at_level("WARNING", logger="wobert.pretrain"):
+        data_source = data()
+        train(config, data_source, run, vocab, resume=True)
+    assert "checkpoint step-00000006 is damaged (ckpt.data-00000-of-00001 has 1,000 bytes" in caplog.text
+    assert "checkpoint step-00000004 is damaged (input-0.data-00000-of-00001 is not what was written" \
+        in caplog.text and "resuming from " + str(checkpoints / "step-00000002") in caplog.text
+    assert data_source.skipped == [0]  # the input position restored, no batch replayed
+    assert [r["loss"] for r in read_metrics(run)] == [r["loss"] for r in expected]
+    for step in (2, 4, 6):
+        (checkpoints / f"step-{step:08d}" / "ckpt.index").unlink()  # a missing index
+    with pytest.raises(UserError, match=r"no complete checkpoint in .*: step-00000006: ckpt.index is "
+                                        r"missing; step-00000004: .*; step-00000002: "):
+        train(config, data(), run, vocab, resume=True)
 
 
 # ---------------------------------------------------------------------------------------
@@ -197,7 +263,8 @@ def test_resume_after_kill_9_repeats_the_uninterrupted_losses(vocab, tmp_path):
     resume_cmd, _ = run_spec(tmp_path, "killed", vocab, config, resume=True)
     procs.append(subprocess.Popen(resume_cmd, env=quiet_env(), stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True))
-    finish(procs, timeout=120)
+    outs = finish(procs, timeout=120)
+    assert json.loads(outs[1].splitlines()[-1])["skipped_batches"] == [0]  # restored, not replayed
     expected, resumed = read_metrics(whole), read_metrics(killed)
     assert [r["step"] for r in resumed] == list(range(1, 9))
     assert [r["loss"] for r in resumed] == [r["loss"] for r in expected]
@@ -219,23 +286,50 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
-def test_two_workers_and_two_replicas_reach_the_weights_of_one_with_the_same_global_batch(
+def start(cmd: list[str], **env: str) -> subprocess.Popen:
+    return subprocess.Popen(cmd, env=quiet_env(**env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def complete(run: Path, step: int, workers: int = 1) -> bool:
+    """Whether every worker's part of checkpoint ``step`` is written."""
+    parts = [f"step-{step:08d}"] + [f"step-{step:08d}.worker-{k}" for k in range(1, workers)]
+    return all((run / "checkpoints" / part / "state.json").is_file() for part in parts)
+
+
+def test_two_workers_and_two_replicas_reach_the_weights_of_one_and_two_resume_exactly_after_a_kill(
         vocab, tmp_path):
     model = dict(SMALL, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    config = dict(model=model, steps=4, accumulate=2, checkpoint_every=2, shuffle=False,
+    config = dict(model=model, steps=8, accumulate=2, checkpoint_every=4, shuffle=False,
                   **dict(TRAIN, batch_size=8))
     one_cmd, one = run_spec(tmp_path, "one", vocab, config)
     two_cmd, two = run_spec(tmp_path, "two", vocab, config)
     mirrored_cmd, mirrored = run_spec(tmp_path, "mirrored", vocab, config, cpu_replicas=2)
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in free_ports(2)]}
-    procs = [subprocess.Popen(cmd, env=quiet_env(), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for cmd in (one_cmd, mirrored_cmd)]
-    for index in range(2):
-        tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
-        procs.append(subprocess.Popen(two_cmd, env=quiet_env(TF_CONFIG=tf_config),
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    outs = finish(procs, timeout=150)
+    killed_cmd, killed = run_spec(tmp_path, "killed", vocab, config)
+    resume_cmd, _ = run_spec(tmp_path, "killed", vocab, config, resume=True)
+
+    def workers(cmd: list[str], ports: list[int]) -> list[subprocess.Popen]:
+        cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+        return [start(cmd, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}))
+                for i in range(2)]
+
+    ports = free_ports(4)
+    victims = workers(killed_cmd, ports[:2])  # one of two workers killed mid-run, as a lost machine
+    procs = [start(one_cmd), start(mirrored_cmd), *workers(two_cmd, ports[2:])]
+    try:
+        wait_until(lambda: complete(killed, 4, workers=2), victims[1], "checkpoint 4 of both workers",
+                   timeout=300)
+        victims[1].send_signal(signal.SIGKILL)
+        _, err = victims[0].communicate(timeout=120)  # the other one stops: it lost its peer
+    finally:
+        for proc in victims:
+            proc.kill()
+            proc.wait()
+    assert victims[0].returncode == 2 and "a worker of the cluster stopped" in err.splitlines()[-1], err[-2000:]
+    assert read_metrics(killed)[-1]["step"] < 8, "the run finished before it could be killed"
+    outs = finish(procs + workers(resume_cmd, free_ports(2)), timeout=400)
     assert json.loads(outs[3].splitlines()[-1])["export"] is None  # worker 1 does not export
+    assert [json.loads(out.splitlines()[-1])["skipped_batches"] for out in outs[4:]] == [[0], [0]]
     expected = read_metrics(one)
     a = tf.train.load_checkpoint(str(one / "export" / "bert_model.ckpt"))
     names = a.get_variable_to_shape_map()
@@ -248,6 +342,62 @@ def test_two_workers_and_two_replicas_reach_the_weights_of_one_with_the_same_glo
         for name in names:
             np.testing.assert_allclose(a.get_tensor(name), b.get_tensor(name), atol=2e-5,
                                        err_msg=f"{run.name}: {name}")
+    resumed = read_metrics(killed)
+    assert [r["step"] for r in resumed] == list(range(1, 9))
+    assert [r["loss"] for r in resumed] == [r["loss"] for r in read_metrics(two)]
+    for name, value in weights(two).items():
+        np.testing.assert_array_equal(value, weights(killed)[name], err_msg=name)
+
+
+def test_a_failed_checkpoint_write_stops_the_run_and_leaves_the_previous_one_usable(vocab, tmp_path):
+    config = dict(model=SMALL, steps=4, checkpoint_every=2, keep_checkpoints=2, **TRAIN)
+    train(PretrainConfig(**config), SyntheticMLM(vocab.size, vocab.sha256), tmp_path / "run", vocab)
+    resume, run = run_spec(tmp_path, "run", vocab, dict(config, steps=8), resume=True)
+
+    def small_disk() -> None:  # files beyond 64 KB cannot be written: the checkpoint's data
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 << 10, 64 << 10))
+
+    full = subprocess.run(resume, env=quiet_env(), capture_output=True, text=True, timeout=120,
+                          preexec_fn=small_disk)
+    last = full.stderr.strip().splitlines()[-1]
+    assert full.returncode == 2 and "Traceback" not in full.stderr, full.stderr[-3000:]
+    assert re.fullmatch(r"wobert pretrain: error: could not write checkpoint .*/step-00000006 \(.*File "
+                        r"too large\): stopped at step 6; the newest checkpoint, .*/step-00000004, is as "
+                        r"it was: free disk space and run again with --resume", last), last
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-00000002", "step-00000004"]
+    assert Checkpoints(run / "checkpoints", 2).newest_complete()[0].name == "step-00000004"
+
+
+@pytest.fixture(scope="module")
+def tiny_records(tmp_path_factory) -> Path:
+    """Records of the handmade corpus of test_records (no shared data needed)."""
+    from test_records import SENTENCES, WORDS, write_corpus
+    from wobert.records import DataOptions, build_records
+    from wobert.tokenizer import SPECIAL_TOKENS, Tokenizer, extend_vocab
+
+    root = tmp_path_factory.mktemp("tiny_records")
+    tokens = list(SPECIAL_TOKENS) + sorted({ch for s in SENTENCES for ch in s})
+    Tokenizer(extend_vocab({t: i for i, t in enumerate(tokens)}, WORDS)).save(root / "vocab")
+    write_corpus(root / "corpus.txt", 200, seed=3)
+    build_records(DataOptions(corpus=[str(root / "corpus.txt")], vocab=str(root / "vocab"), maxlen=32,
+                              shard_chars=3000), root / "data", progress=False)
+    return root / "data"
+
+
+def test_pretraining_refuses_damaged_records_by_name(tiny_records, tmp_path, capsys):
+    from test_records import damage
+
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(dict(model=SMALL, steps=2, checkpoint_every=2, **TRAIN)))
+    for how, message in (("truncate", "damaged records: shard-00001.tfrecord has "),
+                         ("flip", "damaged records: shard-00001.tfrecord differs from its sha256")):
+        data = tmp_path / how
+        shutil.copytree(tiny_records, data)
+        damage(data / "shard-00001.tfrecord", how)
+        assert pretrain_cli(config, "--data", data, "--out", tmp_path / f"{how}-run") == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+        assert not (tmp_path / f"{how}-run" / "checkpoints").exists()
 
 
 # ---------------------------------------------------------------------------------------
@@ -325,8 +475,6 @@ def test_word_model_initialised_from_a_char_model_starts_lower_and_learns(real, 
 
 
 def test_resume_on_records_continues_the_same_batches(real, char_run, tmp_path):
-    import shutil
-
     cut = tmp_path / "cut"
     shutil.copytree(char_run, cut)
     shutil.rmtree(cut / "checkpoints" / "step-00000100")  # as if killed after step 50

@@ -3,16 +3,21 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import random
+import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
 
+from processes import children, wait_until
 from wobert.cli import UserError, main
 from wobert.corpus import iter_lines
 from wobert.masking import MaskSpec, mask_batch, mask_batch_tf, random_ranges
@@ -378,6 +383,50 @@ def test_killed_build_resumes_to_the_same_shards(tmp_path, tiny_vocab):
     assert shard_sums(read_manifest(out)) == reference
 
 
+def interrupted_build(tmp_path: Path, tiny_vocab: Path, interrupt: Callable[[int], None]) -> tuple:
+    """Start `wobert data build --workers 2` (in its own session) on a corpus that takes a few
+    seconds, call ``interrupt(pid)`` once a shard is written and both workers run; returns the
+    exit status, stderr and the build's arguments."""
+    write_corpus(tmp_path / "corpus.txt", 3000, seed=6)
+    out = tmp_path / "out"
+    args = ["data", "build", "--corpus", str(tmp_path / "corpus.txt"), "--vocab", str(tiny_vocab),
+            "--maxlen", "32", "--shard-chars", "3000", "--workers", "2", "--dupe-factor", "3",
+            "--out", str(out)]
+    proc = subprocess.Popen([sys.executable, "-m", "wobert", *args], cwd=REPO, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+
+    def started() -> bool:
+        try:
+            return bool(read_manifest(out)["shards"]) and len(children(proc.pid)) == 2
+        except (FileNotFoundError, ValueError):
+            return False
+
+    try:
+        wait_until(started, proc, "a shard written with two workers")
+        interrupt(proc.pid)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert not children(proc.pid)
+    return proc.returncode, err, args
+
+
+def test_a_killed_worker_ends_the_build_with_one_line_and_it_resumes(tmp_path, tiny_vocab):
+    # as the out-of-memory killer would
+    status, err, args = interrupted_build(tmp_path, tiny_vocab,
+                                          lambda pid: os.kill(children(pid)[0], signal.SIGKILL))
+    assert status == 2 and err.count("\n") == 1, err
+    assert re.match(r"wobert data: error: worker process \d+ was killed by SIGKILL .*: the \d+ "
+                    r"finished shards in .* are kept, run the same command again", err), err
+    assert main(args) == 0 and read_manifest(tmp_path / "out")["complete"]
+
+
+def test_ctrl_c_ends_the_build_quietly_with_status_130(tmp_path, tiny_vocab):
+    # what Ctrl-C in a terminal does: SIGINT to the whole process group
+    status, err, _ = interrupted_build(tmp_path, tiny_vocab, lambda pid: os.killpg(pid, signal.SIGINT))
+    assert (status, err) == (130, "wobert data: interrupted\n")
+
+
 def test_other_vocab_or_options_are_refused(tmp_path, tiny_vocab):
     write_corpus(tmp_path / "corpus.txt", 20)
     options = DataOptions(corpus=[str(tmp_path / "corpus.txt")], vocab=str(tiny_vocab), maxlen=32)
@@ -413,6 +462,11 @@ def test_bad_options_and_missing_inputs(tmp_path, tiny_vocab):
         build_records(DataOptions(corpus=[str(tmp_path / "nothere")], vocab=str(tiny_vocab)), tmp_path / "o")
     with pytest.raises(FileNotFoundError, match="manifest.json"):
         read_manifest(tmp_path)
+    (tmp_path / "empty.txt").write_text("\n \n", encoding="utf-8")
+    with pytest.raises(UserError, match="the corpus holds no text .*empty.txt: skipped 2 lines"):
+        build_records(DataOptions(corpus=[str(tmp_path / "empty.txt")], vocab=str(tiny_vocab)),
+                      tmp_path / "e", progress=False)
+    assert not read_manifest(tmp_path / "e")["complete"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -489,6 +543,46 @@ def test_incomplete_records_are_refused(tmp_path, built):
         make_dataset(tmp_path, 4)
 
 
+def damage(path: Path, how: str) -> None:
+    """Cut a file to half its size, or flip one bit inside its first record's data."""
+    with open(path, "r+b") as f:
+        if how == "truncate":
+            f.truncate(path.stat().st_size // 2)
+        else:
+            f.seek(40)
+            byte = f.read(1)[0]
+            f.seek(40)
+            f.write(bytes([byte ^ 0x10]))
+
+
+def test_damaged_shards_are_refused_by_name(tmp_path, built, capsys):
+    from wobert.backend import tf
+
+    assert main(["data", "verify", str(built)]) == 0
+    assert "sizes, sha256 and record counts match the manifest" in capsys.readouterr().out
+    cut, flipped = tmp_path / "cut", tmp_path / "flipped"
+    for copy, how in ((cut, "truncate"), (flipped, "flip")):
+        shutil.copytree(built, copy)
+        damage(copy / "shard-00002.tfrecord", how)
+    with pytest.raises(UserError, match=r"damaged records: shard-00002.tfrecord has [\d,]+ bytes, "
+                                        r"the manifest [\d,]+\. The same `wobert data build` command"):
+        make_dataset(cut, 4)  # a cut shard: refused at once, by its size
+    with pytest.raises(tf.errors.DataLossError):  # a flipped bit: TensorFlow's record CRC
+        read_records(flipped)
+    assert main(["data", "verify", str(flipped)]) == 2
+    assert "shard-00002.tfrecord differs from its sha256 in the manifest" in capsys.readouterr().err
+    assert main(["data", "verify", str(cut)]) == 2
+    assert "shard-00002.tfrecord has" in capsys.readouterr().err
+    manifest = read_manifest(built)
+    manifest["shards"][1]["sequences"] += 1
+    (flipped / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    shutil.copyfile(built / "shard-00002.tfrecord", flipped / "shard-00002.tfrecord")
+    assert main(["data", "verify", str(flipped)]) == 2
+    assert "shard-00001.tfrecord holds" in capsys.readouterr().err
+    assert main(["data", "verify", str(tmp_path)]) == 2
+    assert "manifest.json not found" in capsys.readouterr().err
+
+
 # ---------------------------------------------------------------------------------------
 # Command line and job config
 # ---------------------------------------------------------------------------------------
@@ -511,6 +605,7 @@ def test_build_data_script_with_the_job_config(tmp_path, tiny_vocab, capsys):
     manifest = read_manifest(tmp_path / "out")
     assert manifest["maxlen"] == 32 and manifest["dupe_factor"] == config["dupe_factor"]
     assert [Path(i["path"]).name for i in manifest["inputs"]] == ["a.txt", "b.txt"]
-    assert main(["data", "build", "--out", str(tmp_path / "x"), "--corpus", str(data), "--vocab",
-                 str(tiny_vocab), "--maxlen", "2"]) == 2
-    assert "maxlen must be at least 3" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="2"):
+        main(["data", "build", "--out", str(tmp_path / "x"), "--corpus", str(data), "--vocab",
+              str(tiny_vocab), "--maxlen", "2"])
+    assert "argument --maxlen: must be >= 3, not 2" in capsys.readouterr().err

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
 import subprocess
 import sys
 from collections import Counter
@@ -10,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from processes import children, wait_until
 from wobert.cli import UserError, main
 from wobert.corpus import iter_lines
 from wobert.tokenizer import SPECIAL_TOKENS, CharTokenizer, Tokenizer
@@ -206,6 +210,23 @@ def test_bad_input_is_reported_or_skipped(tmp_path, small_corpus, small_base, ca
         VocabSpec(base_vocab=str(small_base), word_source="corpus")
     with pytest.raises(UserError, match="unknown vocab config keys: num_word"):
         VocabSpec.from_config({"num_word": 5, "base_vocab": "v.txt"})
+
+
+def test_a_killed_counting_worker_ends_the_build_with_one_line(tmp_path, small_base):
+    corpus = tmp_path / "big.txt"
+    corpus.write_text("".join(f"{s}{i % 97}\n" for i in range(60_000) for s in SENTENCES), encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "wobert", "vocab", "build", "--base-vocab",
+                             str(small_base), "--word-source", "corpus", "--corpus", str(corpus),
+                             "--out", str(tmp_path / "out"), "--workers", "2"],
+                            cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_until(lambda: children(proc.pid), proc, "a counting worker")
+        os.kill(children(proc.pid)[0], signal.SIGKILL)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 2 and err.count("\n") == 1, err
+    assert re.match(r"wobert vocab: error: worker process \d+ was killed by SIGKILL", err), err
 
 
 def test_build_script_reads_a_config_relative_to_data(tmp_path, small_corpus, small_base):

@@ -8,14 +8,21 @@ Every other module imports ``tf``, ``keras``, ``K`` and bert4keras through here:
   the new optimizer, so they are built on the legacy ``OptimizerV2`` base instead.
 - bert4keras writes checkpoints through TF1 sessions; ``save_bert_checkpoint`` writes the
   same Google BERT layout in eager mode, and ``load_bert_checkpoint`` checks shapes first.
+- TensorFlow's C++ start-up lines (absl's preamble, oneDNN, "could not find cuda drivers",
+  the cuInit error) reach stderr before ``TF_CPP_MIN_LOG_LEVEL`` applies: they are held back
+  while TensorFlow loads, and only lines above that level that are not this noise are shown.
 
 Eager mode stays on: ``tf.distribute`` and ``tf.function`` need it.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import sys
+import tempfile
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 os.environ["TF_KERAS"] = "1"
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
@@ -23,8 +30,41 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
+from wobert.errors import UserError  # noqa: E402
 from wobert.jsonfile import read_json  # noqa: E402
-import tensorflow as tf  # noqa: E402
+
+START_UP_NOISE = re.compile(
+    r"All log messages before absl::InitializeLog|oneDNN custom operations|cuda drivers|cuInit"
+    r"|Unable to register cu(DNN|FFT|BLAS) factory|TF-TRT Warning|computation placer")
+SEVERITY = re.compile(r"^([IWEF])\d{4} ")
+
+
+@contextlib.contextmanager
+def _native_start_up_lines() -> Iterator[None]:
+    """Hold back what native code writes to fd 2 meanwhile; then show the lines that are
+    neither start-up noise nor below ``TF_CPP_MIN_LOG_LEVEL`` (Python errors pass as usual)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            level = int(os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") or 0)
+            for line in held.read().decode("utf-8", "replace").splitlines():
+                severity = SEVERITY.match(line)
+                if START_UP_NOISE.search(line) or (severity and "IWEF".index(severity[1]) < level):
+                    continue
+                print(line, file=sys.stderr)
+
+
+with _native_start_up_lines():
+    import tensorflow as tf  # noqa: E402
+
+    tf.config.list_physical_devices()  # the cuInit attempt, while the lines are held back
 
 BERT4KERAS_INSTALL = "pip install --no-deps bert4keras==0.11.5"
 
@@ -118,8 +158,26 @@ def adamw(
 # ---------------------------------------------------------------------------------------
 
 
-class CheckpointMismatch(ValueError):
-    """A checkpoint does not fit the model (missing variable or wrong shape)."""
+class CheckpointMismatch(UserError):
+    """A checkpoint does not fit the model (missing variable or wrong shape), or is damaged."""
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of a (TensorFlow) error, without the op details TF appends."""
+    text = (getattr(err, "message", None) or str(err)).strip().splitlines()
+    return re.sub(r"^\{\{function_node [^}]*\}\}\s*|\s*\[Op:\w+\].*$", "", text[0] if text else repr(err))
+
+
+def check_checkpoint_data(checkpoint: str | os.PathLike) -> None:
+    """Read every tensor of a TF checkpoint once, so a truncated or corrupted file raises
+    ``CheckpointMismatch`` naming it before any weight is loaded (TF checks each tensor's CRC)."""
+    try:
+        reader = tf.train.load_checkpoint(str(checkpoint))
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+    except (tf.errors.OpError, IndexError, ValueError) as err:  # IndexError: a data file cut short
+        raise CheckpointMismatch(f"checkpoint {checkpoint} is damaged (truncated or corrupted: "
+                                 f"{first_line(err)}); export or copy it again") from None
 
 
 def _checkpoint_values(transformer: Any) -> dict[str, np.ndarray]:
@@ -168,8 +226,8 @@ def check_bert_checkpoint(transformer: Any, checkpoint: str | os.PathLike) -> No
     checkpoint = str(checkpoint)
     try:
         stored = dict(tf.train.list_variables(checkpoint))
-    except (tf.errors.NotFoundError, ValueError) as err:
-        raise CheckpointMismatch(f"cannot read checkpoint {checkpoint!r}: {err}") from None
+    except (tf.errors.OpError, ValueError) as err:
+        raise CheckpointMismatch(f"cannot read checkpoint {checkpoint!r}: {first_line(err)}") from None
     expected = _checkpoint_values(transformer)
     problems = []
     for name, value in expected.items():
@@ -237,6 +295,7 @@ def build_bert(
     )
     if checkpoint is not None:
         check_bert_checkpoint(transformer, checkpoint)
+        check_checkpoint_data(checkpoint)
         transformer.load_weights_from_checkpoint(str(checkpoint))
     return transformer
 
@@ -248,7 +307,7 @@ def read_bert_config(path: str | os.PathLike) -> dict[str, Any]:
                 "intermediate_size")
     missing = [k for k in required if k not in config]
     if missing:
-        raise ValueError(f"{path}: BERT config lacks {', '.join(missing)}")
+        raise UserError(f"{path}: BERT config lacks {', '.join(missing)}")
     return config
 
 
@@ -261,6 +320,7 @@ def set_seed(seed: int) -> None:
 __all__ = [
     "tf", "keras", "K", "np", "BERT", "build_transformer_model", "build_bert", "load_vocab",
     "Bert4kerasTokenizer", "optimizers", "adamw", "linear_schedule", "piecewise_linear",
-    "save_bert_checkpoint", "check_bert_checkpoint", "CheckpointMismatch",
+    "save_bert_checkpoint", "check_bert_checkpoint", "check_checkpoint_data", "CheckpointMismatch",
+    "first_line",
     "read_bert_config", "set_seed", "BERT4KERAS_INSTALL", "NO_DECAY",
 ]

@@ -1,34 +1,50 @@
 """The ``wobert`` command line: one subcommand per pipeline stage.
 
-Each stage module defines ``add_cli(parser)`` (its options) and ``run_cli(args) -> int``;
-only the module of the chosen subcommand is imported, so ``wobert tokenize`` starts fast.
+Each command module defines ``add_cli(parser)`` (its options) and ``run_cli(args) -> int``;
+only the module of the chosen subcommand is imported. The stages that need TensorFlow keep
+their command line in ``wobert.commands`` and import the library inside ``run_cli``, so
+``--help`` and a bad option answer at once, without TensorFlow.
+
+Errors: a :class:`~wobert.errors.UserError` or an ``OSError`` (a missing file, a full disk)
+is printed as one line (exit status 2); Ctrl-C prints one line (130); a closed output pipe
+(``wobert tokenize ... | head``) ends quietly (141, as SIGPIPE would). Anything else is a
+programming error and keeps its traceback.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
-from typing import Sequence
+from typing import Callable, Sequence
 
 from wobert import __version__
+from wobert.errors import UserError
+
+__all__ = ["COMMANDS", "UserError", "main", "run_guarded"]
 
 COMMANDS = {
     "tokenize": ("wobert.tokenizer", "tokenize text into word-level (or char-level) tokens or ids"),
     "vocab": ("wobert.vocab", "build a word vocabulary on a character base (WoBERT's recipe)"),
-    "data": ("wobert.records", "turn corpora into masked TFRecord shards for pretraining"),
-    "pretrain": ("wobert.pretrain", "MLM pretraining, resume, export to the BERT layout"),
-    "finetune": ("wobert.finetune", "finetune a pretrained model on a CLUE task or your JSONL"),
-    "compare": ("wobert.compare", "compare a word model with a char model on tasks"),
+    "data": ("wobert.records", "turn corpora into masked TFRecord shards for pretraining, verify them"),
+    "pretrain": ("wobert.commands.pretrain", "MLM pretraining, resume, export to the BERT layout"),
+    "finetune": ("wobert.commands.finetune", "finetune a pretrained model on a CLUE task or your JSONL"),
+    "compare": ("wobert.commands.compare", "compare a word model with a char model on tasks"),
     "demo": ("wobert.demo", "the whole pipeline on the embedded default data"),
 }
+INTERRUPTED = 130
+BROKEN_PIPE = 141
 
 
-class UserError(Exception):
-    """An error caused by the user's input: printed as one line, exit status 2."""
+class Parser(argparse.ArgumentParser):
+    """argparse with a bad option reported in one line (the usage is one ``--help`` away)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _top_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="wobert",
         description="Chinese word-level BERT: tokenizer, vocabulary, pretraining, finetuning.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -38,6 +54,23 @@ def _top_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"wobert {__version__}")
     parser.add_argument("command", choices=sorted(COMMANDS), metavar="COMMAND")
     return parser
+
+
+def run_guarded(name: str, run: Callable[[], int | None]) -> int:
+    """``run()``'s exit status, with the user's errors as one line on stderr (see above)."""
+    try:
+        return int(run() or 0)
+    except BrokenPipeError:
+        # stdout's reader is gone: send what is still buffered nowhere, so that Python's
+        # final flush does not fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return BROKEN_PIPE
+    except (UserError, OSError) as err:
+        print(f"wobert {name}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"wobert {name}: interrupted", file=sys.stderr)
+        return INTERRUPTED
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -50,14 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     top.parse_args(argv[:1])
     name = argv[0]
     module = importlib.import_module(COMMANDS[name][0])
-    parser = argparse.ArgumentParser(prog=f"wobert {name}", description=COMMANDS[name][1])
+    parser = Parser(prog=f"wobert {name}", description=COMMANDS[name][1])
     module.add_cli(parser)
     args = parser.parse_args(argv[1:])
-    try:
-        return int(module.run_cli(args) or 0)
-    except (UserError, FileNotFoundError, ValueError, TypeError) as err:
-        print(f"wobert {name}: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"wobert {name}: interrupted", file=sys.stderr)
-        return 130
+    return run_guarded(name, lambda: module.run_cli(args))

@@ -7,7 +7,6 @@ The summary (mean and sample standard deviation over seeds) goes to ``comparison
 """
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -15,26 +14,29 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
-from wobert.cli import UserError
+from wobert.checks import check_output_dir
+from wobert.errors import UserError
 from wobert.jsonfile import write_json
 from wobert.finetune import (
     FinetuneConfig,
     PretrainedModel,
-    add_config_options,
     architecture,
-    config_from_args,
     encode_task,
     finetune,
     load_pretrained,
 )
-from wobert.tasks import TASKS, TaskSpec, load_task
+from wobert.tasks import TaskSpec, load_task
 
 KINDS = ("char", "word")
 METRICS = ("dev_accuracy", "dev_macro_f1", "train_examples_per_s", "inference_examples_per_s")
 
 
 def check_same_architecture(char: PretrainedModel, word: PretrainedModel) -> None:
-    """Refuse models that differ in anything but the vocabulary."""
+    """Refuse models of the wrong tokenizer level, or that differ in anything but the vocabulary."""
+    for role, model in (("char", char), ("word", word)):
+        if model.kind != role:
+            raise UserError(f"the {role} model {model.path} holds a {model.kind}-level tokenizer "
+                            f"({'no ' if model.kind == 'char' else ''}tokenizer_config.json with words)")
     a, b = architecture(char.config), architecture(word.config)
     diff = [f"{k}: {a.get(k)} vs {b.get(k)}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
     if diff:
@@ -174,6 +176,7 @@ def compare(
     out_dir: str | Path,
 ) -> dict[str, Any]:
     """Finetune both models on every task with every seed; write and return the comparison."""
+    check_output_dir(out_dir)
     models = {"char": load_pretrained(char_model), "word": load_pretrained(word_model)}
     check_same_architecture(models["char"], models["word"])
     out = Path(out_dir)
@@ -204,41 +207,3 @@ def compare(
     (out / "comparison.md").write_text(markdown(report), encoding="utf-8")
     plot(report, out / "comparison.png")
     return report
-
-
-def _int_list(text: str) -> list[int]:
-    try:
-        return [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-
-
-def add_cli(parser: argparse.ArgumentParser) -> None:
-    parser.description = (
-        "Finetune a char model and a word model of the same architecture with the same seeds "
-        "and budgets on CLUE tasks; write comparison.md, comparison.json and comparison.png."
-    )
-    parser.add_argument("--char-model", required=True, help="char-level model directory")
-    parser.add_argument("--word-model", required=True, help="word-level model directory")
-    parser.add_argument("--data", required=True, help="data root holding clue/<task>/")
-    parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--tasks", default="tnews,ocnli",
-                        help=f"comma-separated, from {', '.join(TASKS)} (default %(default)s)")
-    parser.add_argument("--seeds", type=_int_list, default=[1, 2, 3],
-                        help="comma-separated seeds (default 1,2,3)")
-    parser.add_argument("--predict-test", action="store_true", help="also predict each test file")
-    add_config_options(parser)
-
-
-def run_cli(args: argparse.Namespace) -> int:
-    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
-    unknown = [t for t in tasks if t not in TASKS]
-    if unknown or not tasks:
-        raise UserError(f"unknown task(s) {', '.join(unknown) or '(none)'}: choose from {', '.join(TASKS)}")
-    if not args.seeds:
-        raise UserError("--seeds needs at least one seed")
-    config = config_from_args(args, predict_test=args.predict_test)
-    report = compare(args.char_model, args.word_model, tasks, args.seeds, args.data, config, args.out)
-    print(markdown(report))
-    print(f"written: {args.out}/comparison.md, comparison.json, comparison.png")
-    return 0

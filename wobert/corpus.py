@@ -14,14 +14,20 @@ is logged with its file and line, counted in a :class:`SkipLog` and skipped, or 
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import logging
 import multiprocessing
+import multiprocessing.connection
 import queue
+import signal
+import sys
 import zlib
-from collections import Counter, deque
+from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, NamedTuple, TypeVar, Union
+
+from wobert.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +141,7 @@ def _read_file(path: Path, strict: bool, skips: SkipLog, text_field: str) -> Ite
 
     def skip(lineno: int, reason: str, detail: str) -> None:
         if strict:
-            raise ValueError(f"{name}:{lineno}: {reason} ({detail})")
+            raise UserError(f"{name}:{lineno}: {reason} ({detail})")
         skips.add(reason, name, lineno, detail)
 
     with _open_bytes(path) as f:
@@ -166,7 +172,7 @@ def _read_file(path: Path, strict: bool, skips: SkipLog, text_field: str) -> Ite
                         continue
                 yield Line(name, lineno, text.strip())
         except (gzip.BadGzipFile, EOFError, zlib.error) as err:
-            raise ValueError(f"{name}: cannot read gzip data ({err})") from err
+            raise UserError(f"{name}: cannot read gzip data ({err})") from err
 
 
 def iter_lines(
@@ -206,6 +212,125 @@ def chunked(items: Iterable[T], size: int, weight: Callable[[T], int] | None = N
         yield chunk
 
 
+class WorkerLost(UserError):
+    """A worker process ended without a word, e.g. killed by the out-of-memory killer."""
+
+
+def worker_context() -> multiprocessing.context.BaseContext:
+    """How worker processes start: ``fork`` (cheap: they inherit what was loaded), but
+    ``spawn`` once TensorFlow is loaded, whose threads a forked child would inherit half-way."""
+    return multiprocessing.get_context("spawn" if "tensorflow" in sys.modules else "fork")
+
+
+class _Failed(NamedTuple):
+    """What a worker sends back when its work raised: the parent raises ``error``."""
+
+    error: BaseException
+
+
+def _worker_main(body: Callable[..., None], args: tuple, tasks: Any, send: Any) -> None:
+    """A worker: Ctrl-C is the parent's to handle; an exception goes back to the parent."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    try:
+        body(*args, tasks, send.send)
+    except BaseException as err:  # the parent raises it
+        try:
+            send.send(_Failed(err))
+        except Exception:  # an exception that does not pickle
+            send.send(_Failed(RuntimeError(f"{type(err).__name__}: {err}")))
+        raise SystemExit(1) from None
+
+
+def _exit_reason(code: int) -> str:
+    if code >= 0:
+        return f"exited with status {code}"
+    name = signal.Signals(-code).name
+    return f"was killed by {name}" + (" (as the out-of-memory killer does)" if name == "SIGKILL" else "")
+
+
+class _Workers:
+    """``count`` processes running ``body(*args, tasks, send)``: one task queue for all, a pipe
+    back from each. A worker that dies raises ``WorkerLost`` in :meth:`receive` (never a
+    hang: the parent waits on the pipes and on the processes themselves)."""
+
+    def __init__(self, count: int, body: Callable[..., None], args: tuple, queue_size: int) -> None:
+        ctx = worker_context()
+        self.tasks = ctx.Queue(queue_size)
+        self.processes: list = []
+        self.pipes: dict[Any, Any] = {}  # process sentinel -> its open pipe
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # until a worker ignores it
+        try:
+            for _ in range(count):
+                receive, send = ctx.Pipe(duplex=False)
+                process = ctx.Process(target=_worker_main, args=(body, args, self.tasks, send), daemon=True)
+                process.start()
+                send.close()
+                self.processes.append(process)
+                self.pipes[process.sentinel] = receive
+        except BaseException:
+            self.close(finished=False)
+            raise
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        self.running = {p.sentinel: p for p in self.processes}
+
+    def receive(self, timeout: float = POLL_SECONDS) -> list:
+        """The messages that arrive within ``timeout`` seconds (0: those already there)."""
+        messages = []
+        waiting = list(self.pipes.values()) + list(self.running)
+        for ready in multiprocessing.connection.wait(waiting, timeout):
+            if ready in self.running:
+                continue
+            sentinel = next(k for k, v in self.pipes.items() if v is ready)
+            try:
+                message = ready.recv()
+            except EOFError:  # the worker ended (or died half-way through a message)
+                del self.pipes[sentinel]
+                continue
+            if isinstance(message, _Failed):
+                raise message.error
+            messages.append(message)
+        for sentinel, process in list(self.running.items()):
+            if process.exitcode is None or sentinel in self.pipes:
+                continue  # still running, or its last words are still to be read
+            del self.running[sentinel]
+            if process.exitcode:
+                raise WorkerLost(f"worker process {process.pid} {_exit_reason(process.exitcode)}; "
+                                 "the work it held is lost")
+        return messages
+
+    def put(self, item: Any) -> None:
+        """Queue ``item``, waiting for room; raises if a worker dies meanwhile."""
+        while True:
+            try:
+                self.tasks.put(item, timeout=POLL_SECONDS)
+                return
+            except queue.Full:
+                self.receive(0)
+
+    def close(self, finished: bool) -> None:
+        """Wait for the workers to end (``finished``) or stop them, dropping queued tasks."""
+        if not finished:
+            self.tasks.cancel_join_thread()
+            for process in self.processes:
+                if process.is_alive():
+                    process.terminate()
+        for process in self.processes:
+            process.join()
+        for pipe in self.pipes.values():
+            pipe.close()
+        self.tasks.close()
+
+
+def _map_worker(func: Callable, initializer: Callable | None, initargs: tuple, tasks: Any,
+                send: Callable) -> None:
+    if initializer is not None:
+        initializer(*initargs)
+    for index, chunk in iter(tasks.get, None):
+        send((index, func(chunk)))
+
+
 def map_ordered(
     func: Callable[[T], R],
     chunks: Iterable[T],
@@ -216,59 +341,50 @@ def map_ordered(
 ) -> Iterator[R]:
     """``func`` over ``chunks``, results in input order (so reductions are deterministic).
 
-    ``workers <= 1`` runs in this process; otherwise a forked pool of ``workers`` processes,
-    with at most two chunks per worker in flight so memory stays bounded. ``initializer``
-    runs once per process (with fork its arguments are inherited, not pickled).
+    ``workers <= 1`` runs in this process; otherwise ``workers`` processes (see
+    :func:`worker_context`), with at most two chunks per worker in flight so memory stays
+    bounded. ``initializer`` runs once per process (its arguments are inherited with fork,
+    pickled with spawn). A worker that dies raises :class:`WorkerLost`; an exception in
+    ``func`` is raised here; either way, and when the caller stops early, the workers stop.
     """
     if workers <= 1:
         if initializer is not None:
             initializer(*initargs)
         yield from map(func, chunks)
         return
-    with multiprocessing.get_context("fork").Pool(workers, initializer, initargs) as pool:
-        pending: deque = deque()
-        for chunk in chunks:
-            pending.append(pool.apply_async(func, (chunk,)))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().get()
-        while pending:
-            yield pending.popleft().get()
-
-
-def _fold_worker(step, initial, initializer, initargs, tasks, results) -> None:
+    pool = _Workers(workers, _map_worker, (func, initializer, initargs), queue_size=2 * workers)
+    finished = False
     try:
-        if initializer is not None:
-            initializer(*initargs)
-        state = initial()
-        for chunk in iter(tasks.get, None):
-            state = step(state, chunk)
-    except BaseException as err:
-        results.put((False, err))  # the parent raises it
-        raise SystemExit(1) from None
-    results.put((True, state))
-
-
-def _raise_if_failed(processes: list, results) -> None:
-    """Raise the exception a failed worker sent (or a RuntimeError if it sent none)."""
-    if all(p.exitcode in (None, 0) for p in processes):
-        return
-    try:
+        results: dict[int, R] = {}
+        todo = enumerate(chunks)
+        sent = done = 0
         while True:
-            ok, value = results.get(timeout=POLL_SECONDS)
-            if not ok:
-                raise value
-    except queue.Empty:
-        raise RuntimeError("a worker process died") from None
+            for index, chunk in itertools.islice(todo, 2 * workers - (sent - done)):
+                pool.put((index, chunk))
+                sent = index + 1
+            if done == sent:
+                break
+            while done not in results:
+                results.update(pool.receive())
+            yield results.pop(done)
+            done += 1
+        for _ in range(workers):
+            pool.put(None)
+        while pool.running:
+            pool.receive()
+        finished = True
+    finally:
+        pool.close(finished)
 
 
-def _put_waiting(tasks, item, processes: list, results) -> None:
-    """Queue ``item``, waiting for room; raise if a worker failed meanwhile."""
-    while True:
-        try:
-            tasks.put(item, timeout=POLL_SECONDS)
-            return
-        except queue.Full:
-            _raise_if_failed(processes, results)
+def _fold_worker(step: Callable, initial: Callable, initializer: Callable | None, initargs: tuple,
+                 tasks: Any, send: Callable) -> None:
+    if initializer is not None:
+        initializer(*initargs)
+    state = initial()
+    for chunk in iter(tasks.get, None):
+        state = step(state, chunk)
+    send(state)
 
 
 def fold_chunks(
@@ -283,12 +399,13 @@ def fold_chunks(
     """Fold ``chunks`` into one state per process (``state = step(state, chunk)`` from
     ``initial()``) and return the states, for the caller to merge.
 
-    ``workers`` counts this process: it reads ``chunks``, keeps ``workers - 1`` forked
+    ``workers`` counts this process: it reads ``chunks``, keeps ``workers - 1`` worker
     processes fed (two chunks queued each), folds the chunks that find no room itself, and
     at the end takes back the chunks still queued.
     Only the final states come back, so merging costs nothing per chunk. Which process folds
     which chunk varies: merge with an operation that ignores order (adding counts) and the
-    result does not depend on ``workers``. A chunk may not be None.
+    result does not depend on ``workers``. A chunk may not be None. A worker that dies
+    raises :class:`WorkerLost` (its state is lost).
     """
     if initializer is not None:
         initializer(*initargs)
@@ -297,41 +414,25 @@ def fold_chunks(
         for chunk in chunks:
             state = step(state, chunk)
         return [state]
-    ctx = multiprocessing.get_context("fork")
-    tasks, results = ctx.Queue(2 * (workers - 1)), ctx.Queue()
-    processes = [ctx.Process(target=_fold_worker, daemon=True,
-                             args=(step, initial, initializer, initargs, tasks, results))
-                 for _ in range(workers - 1)]
-    for p in processes:
-        p.start()
+    pool = _Workers(workers - 1, _fold_worker, (step, initial, initializer, initargs),
+                    queue_size=2 * (workers - 1))
     states: list[S] = [state]
     try:
         for chunk in chunks:
             try:
-                tasks.put_nowait(chunk)
+                pool.tasks.put_nowait(chunk)
             except queue.Full:
                 states[0] = step(states[0], chunk)
+                pool.receive(0)  # a worker that died stops the fold now, not at the end
         while True:  # take back chunks still queued rather than wait for the workers
             try:
-                states[0] = step(states[0], tasks.get_nowait())
+                states[0] = step(states[0], pool.tasks.get_nowait())
             except queue.Empty:
                 break
-        for _ in processes:
-            _put_waiting(tasks, None, processes, results)
+        for _ in range(workers - 1):
+            pool.put(None)
         while len(states) < workers:
-            try:
-                ok, value = results.get(timeout=POLL_SECONDS)
-            except queue.Empty:
-                _raise_if_failed(processes, results)
-                continue
-            if not ok:
-                raise value
-            states.append(value)
+            states.extend(pool.receive())
         return states
     finally:
-        if len(states) < workers:  # failed: stop the workers, drop chunks still queued
-            tasks.cancel_join_thread()
-            for p in processes:
-                p.terminate()
-        for p in processes:
-            p.join()
+        pool.close(finished=len(states) == workers)

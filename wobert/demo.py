@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from wobert.checks import output_dir
+from wobert.errors import UserError
 from wobert.jsonfile import read_json, write_json
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "demo.json"
@@ -35,7 +37,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
     config = read_json(path, "demo config")
     missing = {"seed", "vocab", "records", "pretrain", "continue_steps", "finetune", "seeds"} - set(config)
     if missing:
-        raise ValueError(f"{path}: missing section(s) {', '.join(sorted(missing))}")
+        raise UserError(f"{path}: missing section(s) {', '.join(sorted(missing))}")
     return config
 
 
@@ -154,7 +156,7 @@ def add_cli(parser: argparse.ArgumentParser) -> None:
         " Builds a vocabulary, pretrains a tiny char model, initialises a word model from it, "
         "finetunes both and prints the comparison. Run it again to continue an interrupted demo.")
     parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="budgets (default: demo.json)")
-    parser.add_argument("--out", default="runs/demo", help="run directory (default: runs/demo)")
+    parser.add_argument("--out", default="runs/demo", type=output_dir, help="run directory (default: runs/demo)")
     parser.add_argument("--data", help="shared data root: use its bert-base-chinese vocab.txt as the "
                         "character base and add TNEWS from DATA/clue/tnews")
 

@@ -9,56 +9,24 @@ length and are padded to their longest member, so shorter (word-level) sequences
 """
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 from tqdm import tqdm
 
 from wobert.backend import TruncatedNormal, build_bert, keras, np, set_seed, tf
-from wobert.cli import UserError
+from wobert.checks import check_output_dir
+from wobert.errors import UserError
+from wobert.finetune_config import FinetuneConfig
 from wobert.jsonfile import write_json
 from wobert.model import ARCHITECTURE, find_bert_checkpoint
 from wobert.optimization import AdamW, clip_scale, global_norm
-from wobert.tasks import TASKS, Split, TaskData, TaskSpec, holdout, load_task, predictions_file, write_predictions
+from wobert.tasks import Split, TaskData, holdout, predictions_file, write_predictions
 from wobert.tokenizer import BaseTokenizer, load_tokenizer
-
-
-@dataclass(frozen=True)
-class FinetuneConfig:
-    """Hyper-parameters and budgets of one finetuning run."""
-
-    lr: float = 2e-5
-    epochs: int = 3
-    batch_size: int = 32
-    eval_batch_size: int = 128  # dev/test batches (inference speed is measured on dev)
-    maxlen: int = 128
-    seed: int = 42
-    pooling: str = "pool"  # "pool": BERT's tanh pooler on [CLS]; "cls": the raw [CLS] vector
-    dropout: float = 0.1
-    weight_decay: float = 0.01
-    warmup: float = 0.1  # share of the steps with a linear warm-up
-    clipnorm: float = 1.0
-    patience: int = 2  # evaluations without a better dev accuracy before stopping
-    eval_every: int = 0  # steps between dev evaluations; 0: once per epoch
-    max_train: int | None = None  # use only the first N training examples
-    max_dev: int | None = None  # use only the first N dev examples
-    predict_test: bool = True
-    save_model: bool = False  # also write the best weights to OUT/best_model.weights.h5
-    lazy_adam: bool = True  # update only the embedding rows a batch uses (lazy Adam)
-    jit_compile: bool = False  # forward and backward passes compiled by XLA (per batch shape)
-
-    def __post_init__(self) -> None:
-        if min(self.epochs, self.batch_size, self.eval_batch_size, self.patience) < 1 or self.maxlen < 2:
-            raise UserError("epochs, batch sizes and patience must be >= 1, maxlen >= 2")
-        if self.lr < 0 or not 0 <= self.dropout < 1 or not 0 <= self.warmup <= 1 or self.eval_every < 0:
-            raise UserError("lr and eval_every must be >= 0, dropout in [0, 1), warmup in [0, 1]")
-        if self.pooling not in ("pool", "cls"):
-            raise UserError(f"pooling must be 'pool' or 'cls', not {self.pooling!r}")
 
 
 @dataclass
@@ -105,7 +73,7 @@ def load_pretrained(model_dir: str | Path) -> PretrainedModel:
 def encode_split(tokenizer: BaseTokenizer, split: Split, maxlen: int, data: TaskData,
                  limit: int | None = None) -> Encoded:
     """Tokenize a split in one ``encode_batch`` call; labels become indices into ``data.labels``."""
-    examples = split.examples[:limit] if limit else split.examples
+    examples = split.examples if limit is None else split.examples[:limit]
     sub = Split(split.path, examples)
     pairs = tokenizer.encode_batch(sub.texts(), sub.pairs(), maxlen=maxlen)
     labels = np.array(data.label_ids(sub), dtype=np.int32) if sub.labelled else None
@@ -331,6 +299,8 @@ def finetune(
     Writes ``result.json`` (and ``<task>_predict.json`` for a test file) to ``out_dir`` when
     given; returns the result dict.
     """
+    if out_dir is not None:
+        check_output_dir(out_dir)
     maxpos = model.config.get("max_position_embeddings", 512)
     if config.maxlen > maxpos:
         raise UserError(f"maxlen {config.maxlen} exceeds the model's max_position_embeddings {maxpos}")
@@ -394,130 +364,3 @@ def predict_test_split(predict_fn: Any, test: Encoded, data: TaskData, batch_siz
 def architecture(config: dict[str, Any]) -> dict[str, Any]:
     """The architecture keys of a BERT config (everything but the vocabulary and dropout)."""
     return {k: config.get(k) for k in ARCHITECTURE + ("hidden_act",)}
-
-
-# ---------------------------------------------------------------------------------------
-# Command line
-# ---------------------------------------------------------------------------------------
-
-
-def add_config_options(parser: argparse.ArgumentParser) -> None:
-    """Options shared by ``wobert finetune`` and ``wobert compare`` (hyper-parameters, budgets)."""
-    d = FinetuneConfig()
-    g = parser.add_argument_group("training")
-    g.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (default %(default)s)")
-    g.add_argument("--epochs", type=int, default=d.epochs, help="default %(default)s")
-    g.add_argument("--batch-size", type=int, default=d.batch_size, help="training batch (default %(default)s)")
-    g.add_argument("--eval-batch-size", type=int, default=d.eval_batch_size,
-                   help="dev/test batch; inference speed is measured with it (default %(default)s)")
-    g.add_argument("--maxlen", type=int, default=d.maxlen,
-                   help="tokens per example incl. [CLS]/[SEP]; longer ones are truncated (default %(default)s)")
-    g.add_argument("--pooling", choices=("pool", "cls"), default=d.pooling,
-                   help="classify BERT's pooled output or the raw [CLS] vector (default %(default)s)")
-    g.add_argument("--dropout", type=float, default=d.dropout, help="default %(default)s")
-    g.add_argument("--weight-decay", type=float, default=d.weight_decay, help="default %(default)s")
-    g.add_argument("--warmup", type=float, default=d.warmup,
-                   help="share of steps with linear warm-up (default %(default)s)")
-    g.add_argument("--patience", type=int, default=d.patience,
-                   help="stop after this many dev evaluations without improvement (default %(default)s)")
-    g.add_argument("--eval-every", type=int, default=d.eval_every, metavar="STEPS",
-                   help="evaluate on dev every STEPS steps (default: once per epoch)")
-    g.add_argument("--lazy-adam", action=argparse.BooleanOptionalAction, default=d.lazy_adam,
-                   help="update only the rows of the token embedding a batch uses, their moments "
-                   "and weight decay included (lazy Adam, as TF's LazyAdam); --no-lazy-adam: dense "
-                   "AdamW over the whole table every step (default: lazy)")
-    g.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=d.jit_compile,
-                   help="compile the forward and backward passes with XLA, once per batch shape "
-                   "(default: off; slower on CPU, see the README)")
-    g.add_argument("--max-train", type=int, default=None, metavar="N",
-                   help="train on the first N examples only (quick runs)")
-    g.add_argument("--max-dev", type=int, default=None, metavar="N",
-                   help="evaluate on the first N dev examples only")
-
-
-def config_from_args(args: argparse.Namespace, **overrides: Any) -> FinetuneConfig:
-    """A FinetuneConfig from parsed options (fields absent from ``args`` keep their defaults)."""
-    names = {f.name for f in fields(FinetuneConfig)}
-    values = {k: v for k, v in vars(args).items() if k in names}
-    return FinetuneConfig(**{**values, **overrides})
-
-
-def add_cli(parser: argparse.ArgumentParser) -> None:
-    parser.description = (
-        "Finetune a pretrained model (a `wobert pretrain` export or any Google-format BERT "
-        "checkpoint directory) on a CLUE task or on your own JSONL/TSV files. Writes "
-        "result.json (dev accuracy, macro-F1, examples/s, tokens per example) and "
-        "<task>_predict.json for an unlabelled test file."
-    )
-    parser.add_argument("--model", required=True, help="model directory (bert_config.json, vocab.txt, bert_model.ckpt)")
-    parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--task", default="custom",
-                        help=f"{', '.join(TASKS)} or custom (your files, named by --train/--dev/--test "
-                             "and the field options); default %(default)s")
-    parser.add_argument("--data", help="data root holding clue/<task>/ (or the task directory itself)")
-    parser.add_argument("--train", help="training file (.json/.jsonl lines or .tsv with a header)")
-    parser.add_argument("--dev", help="dev file (default: the task's dev.json; without one, 10%% of train)")
-    parser.add_argument("--test", help="test file to predict")
-    parser.add_argument("--labels", help="labels.json fixing the label set (default: the task's)")
-    parser.add_argument("--text-field", help="field of the text (custom default: text)")
-    parser.add_argument("--pair-field", help="field of the second text of a pair task")
-    parser.add_argument("--label-field", help="field of the label (default: label)")
-    parser.add_argument("--id-field", help="field of the example id in test files (default: id)")
-    parser.add_argument("--seed", type=int, default=FinetuneConfig.seed, help="default %(default)s")
-    parser.add_argument("--no-test", action="store_true", help="do not predict the test file")
-    parser.add_argument("--save-model", action="store_true",
-                        help="write the best weights to OUT/best_model.weights.h5")
-    add_config_options(parser)
-
-
-def task_spec_from_args(args: argparse.Namespace) -> TaskSpec:
-    """The named CLUE task, or a custom one, with any field names overridden."""
-    if args.task == "custom":
-        if not args.train:
-            raise UserError("a custom task needs --train FILE (or --task one of " + ", ".join(TASKS) + ")")
-        spec = TaskSpec("custom", "text")
-    elif args.task in TASKS:
-        spec = TASKS[args.task]
-    else:
-        raise UserError(f"unknown task {args.task!r}: choose one of {', '.join(TASKS)} or custom")
-    changes = {k: getattr(args, k) for k in ("text_field", "pair_field", "label_field", "id_field")
-               if getattr(args, k)}
-    return replace(spec, **changes)
-
-
-def load_task_from_args(args: argparse.Namespace, spec: TaskSpec) -> TaskData:
-    if args.data is None and not args.train:
-        raise UserError("give --data DIR (holding clue/<task>/) or --train FILE")
-    data = load_task(spec, args.data, train=args.train, dev=args.dev, test=args.test,
-                     labels=args.labels)
-    for name in ("train", "dev", "test"):
-        split = getattr(data, name)
-        for reason, count in (split.skipped.items() if split else ()):
-            print(f"{split.path}: skipped {count} rows ({reason})", file=sys.stderr)
-    return data
-
-
-def run_cli(args: argparse.Namespace) -> int:
-    spec = task_spec_from_args(args)
-    model = load_pretrained(args.model)
-    data = load_task_from_args(args, spec)
-    config = config_from_args(args, predict_test=not args.no_test)
-    encoded = encode_task(model.tokenizer, data, config)
-    result = finetune(model, data, encoded, config, args.out)
-    print(f"{spec.name} ({model.kind} model): dev accuracy {result['dev_accuracy']:.4f}, "
-          f"macro-F1 {result['dev_macro_f1']:.4f} (majority baseline "
-          f"{result['majority_baseline'] or float('nan'):.4f}); "
-          f"{result['tokens_per_example']['dev']:.1f} tokens/example; "
-          f"train {result['train_examples_per_s'] or 0:.1f} ex/s, "
-          f"inference {result['inference_examples_per_s']:.1f} ex/s -> {args.out}/result.json")
-    return 0
-
-
-def task_script(task: str, argv: Sequence[str] | None = None, **defaults: Any) -> int:
-    """Entry of ``finetune/<task>.py``: ``wobert finetune --task TASK`` with the task's defaults
-    (e.g. ``maxlen=64``) placed before the user's options, which override them."""
-    from wobert.cli import main
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    preset = [f"--{k.replace('_', '-')}={v}" for k, v in defaults.items()]
-    return main(["finetune", "--task", task, *preset, *argv])

@@ -6,6 +6,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from wobert.errors import UserError
+from wobert.files import replace_file
+
 _ABSENT = object()
 
 
@@ -23,15 +26,15 @@ def read_json(path: str | os.PathLike, what: str = "JSON file", hint: str = "",
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: line {err.lineno}: not valid JSON ({err.msg})") from None
+        raise UserError(f"{path}: line {err.lineno}: not valid JSON ({err.msg})") from None
 
 
 def write_json(path: str | os.PathLike, obj: Any, *, indent: int | None = 2,
                sort_keys: bool = False, default: Any = None) -> None:
-    """Write ``obj`` as UTF-8 JSON and a final newline; a temporary file is renamed into place,
-    so a reader never sees half a file."""
+    """Write ``obj`` as UTF-8 JSON and a final newline; a temporary file is flushed to disk
+    and renamed into place, so a reader (or a run after a crash) never sees half a file."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     text = json.dumps(obj, ensure_ascii=False, indent=indent, sort_keys=sort_keys, default=default)
     tmp.write_text(text + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    replace_file(tmp, path)

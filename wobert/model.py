@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from wobert.backend import BERT, build_bert, keras, read_bert_config, save_bert_checkpoint, tf
+from wobert.errors import UserError
+from wobert.files import replace_dir
 from wobert.jsonfile import read_json, write_json
 from wobert.records import sha256_file
 from wobert.tokenizer import CONFIG_FILE, VOCAB_FILE, read_vocab
@@ -39,32 +41,33 @@ def check_bert_config(
     maxlen: int | None = None,
     where: str = "model config",
 ) -> dict[str, Any]:
-    """Return ``config`` as a dict, or raise ``ValueError`` naming the first impossible size.
+    """Return ``config`` as a dict, or raise ``UserError`` naming the first impossible size.
 
     ``maxlen`` (the training sequences' length) must fit ``max_position_embeddings``.
     """
     config = dict(config)
     missing = [k for k in ARCHITECTURE + ("hidden_act",) if k not in config]
     if missing:
-        raise ValueError(f"{where}: missing {', '.join(missing)}")
+        raise UserError(f"{where}: missing {', '.join(missing)}")
     for key in ARCHITECTURE + (("vocab_size",) if "vocab_size" in config else ()):
         value = config[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{where}: {key} must be a positive integer, not {value!r}")
+            raise UserError(f"{where}: {key} must be a positive integer, not {value!r}")
     if config["hidden_size"] % config["num_attention_heads"]:
-        raise ValueError(
+        raise UserError(
             f"{where}: hidden_size {config['hidden_size']} is not divisible by "
             f"num_attention_heads {config['num_attention_heads']}"
         )
     for key in DROPOUT:
-        if not 0.0 <= float(config.get(key, 0.0)) < 1.0:
-            raise ValueError(f"{where}: {key} must be in [0, 1), not {config[key]!r}")
+        value = config.get(key, 0.0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+            raise UserError(f"{where}: {key} must be in [0, 1), not {value!r}")
     try:
         keras.activations.get(config["hidden_act"])
-    except ValueError:
-        raise ValueError(f"{where}: unknown hidden_act {config['hidden_act']!r}") from None
+    except (ValueError, TypeError):
+        raise UserError(f"{where}: unknown hidden_act {config['hidden_act']!r}") from None
     if maxlen is not None and maxlen > config["max_position_embeddings"]:
-        raise ValueError(
+        raise UserError(
             f"{where}: the data's maxlen {maxlen} exceeds max_position_embeddings "
             f"{config['max_position_embeddings']}"
         )
@@ -256,7 +259,7 @@ def init_config(
     where = Path(model_dir) / "bert_config.json"
     for key, value in (overrides or {}).items():
         if key in ARCHITECTURE and config.get(key) != value:
-            raise ValueError(
+            raise UserError(
                 f"model.{key}={value!r} differs from {where} ({config.get(key)!r}): "
                 "the architecture of an initialising model cannot change"
             )
@@ -279,14 +282,14 @@ def init_from_bert(
     where = f"{Path(model_dir) / 'bert_config.json'}"
     base = read_vocabulary(model_dir)
     if config["vocab_size"] != base.size:
-        raise ValueError(f"{where}: vocab_size {config['vocab_size']} but vocab.txt has {base.size} tokens")
+        raise UserError(f"{where}: vocab_size {config['vocab_size']} but vocab.txt has {base.size} tokens")
     if vocab.sha256 == base.sha256:
         return build_mlm_model(config, checkpoint)
     keep = vocab.keep_tokens
     if base.tokens == vocab.tokens[:base.size]:
         keep = list(range(base.size))  # the model was trained on the kept base tokens already
     if keep is None or vocab.compound_tokens is None:
-        raise ValueError(
+        raise UserError(
             f"vocabulary {vocab.directory} differs from {model_dir}'s and has no "
             "keep_tokens.json/compound_tokens.json to map it onto that model"
         )
@@ -310,7 +313,7 @@ def _check_word_vocab(vocab: Vocabulary, base: Vocabulary, keep: list[int]) -> N
     elif any(not ids or min(ids) < 0 or max(ids) >= len(keep) for ids in compound):
         problem = "compound_tokens hold ids outside the kept base tokens"
     if problem:
-        raise ValueError(
+        raise UserError(
             f"vocabulary {vocab.directory} was not built on {base.directory}'s vocab: {problem}"
         )
 
@@ -322,7 +325,7 @@ def export_bert(mlm: MLMModel, out_dir: str | os.PathLike, vocab: Vocabulary) ->
     tokenizer's tokenizer_config.json when the vocabulary has one.
     """
     if vocab.size != mlm.vocab_size:
-        raise ValueError(f"vocabulary {vocab.directory} has {vocab.size} tokens, the model {mlm.vocab_size}")
+        raise UserError(f"vocabulary {vocab.directory} has {vocab.size} tokens, the model {mlm.vocab_size}")
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -335,13 +338,3 @@ def export_bert(mlm: MLMModel, out_dir: str | os.PathLike, vocab: Vocabulary) ->
     save_bert_checkpoint(mlm.transformer, tmp / "bert_model.ckpt")
     replace_dir(tmp, out_dir)
     return out_dir
-
-
-def replace_dir(new: Path, target: Path) -> None:
-    """Move the finished directory ``new`` to ``target``, replacing an older one."""
-    old = target.with_name(target.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        os.replace(target, old)
-    os.replace(new, target)
-    shutil.rmtree(old, ignore_errors=True)

@@ -13,8 +13,9 @@
   micro-batches of ``b`` examples give the same step as one batch of ``k * b``.
 - ``clip_scale`` folds clipping by global norm (and the 1 / weight) into one scalar that the
   update multiplies each gradient by, so clipping costs no pass of its own.
-- A step whose gradient norm is not finite changes nothing (``finite``): no weight, moment or
-  step counter moves. ``LossScale`` is dynamic loss scaling for mixed precision on top of it.
+- A step whose gradient norm is not finite changes no weight or moment (``finite``); the step
+  counter moves on (the schedule stays with the steps, as with Keras's LossScaleOptimizer) and
+  ``skipped`` counts it. ``LossScale`` is dynamic loss scaling for mixed precision on top of it.
 """
 from __future__ import annotations
 
@@ -54,6 +55,8 @@ class AdamW(tf.Module):
                       else float(weight_decay) for v in self.params]
         self.iterations = _variable(tf.constant(0, tf.int64), "iterations",
                                     aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        self.skipped = _variable(tf.constant(0, tf.int64), "skipped",
+                                 aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
         self.m = [_variable(tf.zeros_like(v), f"m/{i}") for i, v in enumerate(self.params)]
         self.v = [_variable(tf.zeros_like(v), f"v/{i}") for i, v in enumerate(self.params)]
         self._dense = tf.function(self._dense_update, jit_compile=jit_compile or None,
@@ -72,7 +75,7 @@ class AdamW(tf.Module):
     def apply(self, grads: Sequence[Gradient], scale: tf.Tensor | float = 1.0,
               finite: tf.Tensor | bool = True) -> None:
         """One step with the gradients ``grads * scale`` (aligned with ``variables``; None:
-        no gradient); nothing moves where ``finite`` is False. Sparse gradients must hold
+        no gradient); no weight or moment moves where ``finite`` is False. Sparse gradients must hold
         each row once (``combine_rows``) when ``lazy``."""
         ctx = tf.distribute.get_replica_context()
         ctx.merge_call(self._apply_cross_replica, args=(list(grads), scale, finite))
@@ -89,8 +92,9 @@ class AdamW(tf.Module):
                 for x, m_x, v_x, g, s, ok in each_replica(var, m, v, grad, scale, finite):
                     with tf.device(x.device):
                         update(x, m_x, v_x, g, s, lr, decay, c1, c2, ok)
-        for it, ok in each_replica(self.iterations, finite):
-            it.assign_add(tf.cast(tf.cast(ok, tf.bool), tf.int64))
+        for it, skipped, ok in each_replica(self.iterations, self.skipped, finite):
+            it.assign_add(1)
+            skipped.assign_add(1 - tf.cast(tf.cast(ok, tf.bool), tf.int64))
 
     def _moments(self, m: tf.Tensor, v: tf.Tensor, g: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         return (self.beta_1 * m + (1.0 - self.beta_1) * g,
@@ -204,7 +208,8 @@ class GradientAccumulator:
 
 
 def all_reduce(grads: list[Gradient], weight: tf.Tensor) -> tuple[list[Gradient], tf.Tensor]:
-    """Sum gradients and weight over the replicas (nothing to do with one replica)."""
+    """Sum gradients and ``weight`` (any tensor, e.g. the weight and the loss) over the
+    replicas (nothing to do with one replica)."""
     ctx = tf.distribute.get_replica_context()
     if ctx is None or ctx.num_replicas_in_sync == 1:
         return grads, weight

@@ -2,24 +2,30 @@
 
 - Steps are ``tf.function``s under a ``tf.distribute`` strategy: MultiWorkerMirroredStrategy
   when ``TF_CONFIG`` is set, MirroredStrategy for several local GPUs, else the default one.
-  Each worker reads its own shard of the records (``distribute_datasets_from_function``).
+  Each worker reads its own shard of the records through its own ``tf.data`` iterator.
 - The loss is the sum of cross-entropies at the masked positions (weighted by
   ``masked_weights``); ``GradientAccumulator`` adds those sums over ``accumulate``
   micro-batches and all replicas and divides by the masked-token count, clips, and applies
   AdamW (linear warm-up, then linear decay). Optional mixed precision on GPU.
-- Checkpoints (model + optimizer, step, data position) go to ``OUT/checkpoints/step-N``:
-  written under a temporary name, then renamed; the newest ``keep_checkpoints`` stay.
-  ``resume`` rebuilds the data stream with the same seed and skips the batches already
-  consumed. Dropout draws are re-seeded from (seed, step) at every checkpoint, so a resumed
-  run repeats the uninterrupted one exactly on CPU.
+- Checkpoints (model + optimizer, step, each worker's input iterator state) go to
+  ``OUT/checkpoints/step-N``: written under a temporary name, flushed to disk, renamed, with
+  the size and sha256 of every file; the newest ``keep_checkpoints`` stay. A failed write (a
+  full disk) stops the run with one line and leaves the older checkpoints as they were.
+  ``resume`` checks the newest checkpoint and falls back to the newest complete one, saying
+  so; it restores the input iterators, so resuming costs the same at any step. Dropout draws
+  are re-seeded from (seed, step) at every checkpoint, so a resumed run repeats the
+  uninterrupted one exactly on CPU, with one worker or several.
+- A step with a non-finite loss or gradient norm is skipped (not applied) and counted in the
+  logs; ``max_bad_steps`` of them in a row stop the run, naming the last good checkpoint.
+  Unreadable records stop it naming the damaged shard; a lost worker, saying to restart all.
 - Logs: tqdm bar, ``OUT/metrics.jsonl``, TensorBoard events in ``OUT/tensorboard``; at the end
   the model is exported to ``OUT/export`` in the Google BERT layout.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
+import math
 import os
 import re
 import shutil
@@ -31,12 +37,14 @@ from typing import Any, Callable, Iterator, Mapping, Protocol
 from tqdm import tqdm
 
 from wobert import records
-from wobert.backend import keras, set_seed, tf
-from wobert.cli import UserError
+from wobert.backend import first_line, keras, set_seed, tf
+from wobert.checks import check_field_types, check_output_dir
+from wobert.errors import UserError
+from wobert.files import replace_dir
 from wobert.jsonfile import read_json, write_json
 from wobert.model import (
     ARCHITECTURE, DROPOUT, MLMModel, Vocabulary, build_mlm_model, check_bert_config,
-    export_bert, init_config, init_from_bert, mlm_loss, read_vocabulary, replace_dir,
+    export_bert, init_config, init_from_bert, mlm_loss, read_vocabulary,
 )
 from wobert.optimization import AdamW, GradientAccumulator, LossScale, all_reduce, clip_scale, global_norm
 
@@ -70,19 +78,21 @@ class PretrainConfig:
     keep_checkpoints: int = 3
     log_every: int = 10
     jit_compile: bool = False  # the whole training step compiled by XLA (one replica per process)
+    max_bad_steps: int = 10  # non-finite steps in a row (each skipped) before the run stops
 
     def __post_init__(self) -> None:
+        check_field_types(self, "pretrain config")
         for name in ("batch_size", "accumulate", "steps", "checkpoint_every", "keep_checkpoints",
-                     "log_every"):
+                     "log_every", "max_bad_steps"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"pretrain config: {name} must be a positive integer, not {value!r}")
+                raise UserError(f"pretrain config: {name} must be a positive integer, not {value!r}")
         if self.warmup_steps < 0 or self.learning_rate <= 0 or self.weight_decay < 0:
-            raise ValueError("pretrain config: warmup_steps and weight_decay must be >= 0, "
+            raise UserError("pretrain config: warmup_steps and weight_decay must be >= 0, "
                              "learning_rate > 0")
         unknown = set(self.model) - set(ARCHITECTURE + DROPOUT + ("hidden_act", "initializer_range"))
         if unknown:
-            raise ValueError(f"pretrain config: unknown model key(s) {', '.join(sorted(unknown))}")
+            raise UserError(f"pretrain config: unknown model key(s) {', '.join(sorted(unknown))}")
 
 
 def load_config(path: str | os.PathLike, **overrides: Any) -> PretrainConfig:
@@ -92,13 +102,13 @@ def load_config(path: str | os.PathLike, **overrides: Any) -> PretrainConfig:
     known = {f.name for f in fields(PretrainConfig)}
     unknown = sorted(set(values) - known - {"description"})
     if unknown:
-        raise ValueError(f"{path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        raise UserError(f"{path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     values.pop("description", None)
     values.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return PretrainConfig(**values)
-    except ValueError as err:
-        raise ValueError(f"{path}: {err}") from None
+    except UserError as err:
+        raise UserError(f"{path}: {err}") from None
 
 
 # ---------------------------------------------------------------------------------------
@@ -116,6 +126,9 @@ class DataSource(Protocol):
         """Endless batches of ``batch_size``; the stream is a function of ``seed`` (and the
         input pipeline) only, and starts after ``skip_batches`` of them."""
 
+    def verify(self) -> None:
+        """Raise ``UserError`` naming what is damaged (called when reading failed)."""
+
 
 class Records:
     """TFRecord shards written by ``wobert data`` (issue 5's reader, repeated forever)."""
@@ -129,12 +142,16 @@ class Records:
             raise UserError(f"{self.data_dir}: the records are incomplete; re-run `wobert data build`")
         if not sum(int(s.get("sequences", 0)) for s in self.manifest.get("shards", [])):
             raise UserError(f"{self.data_dir}: the records hold no sequences (empty corpus?)")
+        records.check_records(self.data_dir, self.manifest)
 
     def dataset(self, batch_size: int, *, seed: int, shuffle: bool, skip_batches: int,
                 input_context: tf.distribute.InputContext | None) -> tf.data.Dataset:
         return records.make_dataset(self.data_dir, batch_size, shuffle=shuffle, seed=seed,
                                     repeat=True, input_context=input_context,
                                     skip_batches=skip_batches)
+
+    def verify(self) -> None:
+        records.check_records(self.data_dir, self.manifest, full=True)
 
 
 def check_data(manifest: Mapping[str, Any], vocab: Vocabulary) -> None:
@@ -171,6 +188,13 @@ def worker_id(strategy: tf.distribute.Strategy) -> int:
     return int(resolver.task_id) + (1 if has_chief else 0)
 
 
+def input_pipelines(strategy: tf.distribute.Strategy) -> tuple[int, int]:
+    """(number of workers, this one's index): one input pipeline per worker."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    tasks = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    return max(1, len(tasks.get("chief", [])) + len(tasks.get("worker", []))), worker_id(strategy)
+
+
 # ---------------------------------------------------------------------------------------
 # The compiled training steps
 # ---------------------------------------------------------------------------------------
@@ -191,11 +215,14 @@ class Trainer:
 
     ``step(iterator, accumulate)`` runs ``accumulate - 1`` micro-steps (forward/backward, the
     gradients added up per replica) and one applying step: forward/backward on the last
-    micro-batch, all-reduce, clipping and the AdamW update in one ``tf.function``. It returns
-    the summed ``[loss, correct, masked, tokens]`` over micro-batches and replicas and the
-    global norm of the mean gradient; a step whose norm is not finite is skipped.
-    ``mixed_precision`` sets the global Keras policy to mixed_float16 (the MLM head stays
-    float32) and scales the loss dynamically.
+    micro-batch, all-reduce, clipping and the AdamW update in one ``tf.function``
+    (``iterator``: this worker's batches, one per local replica). It returns the summed
+    ``[loss, correct, masked, tokens]`` over micro-batches and replicas, the global norm of the
+    mean gradient, and whether the step was good. A step whose loss or gradient norm is not
+    finite changes no weight (AdamW's ``finite``) and is not good. ``mixed_precision`` sets the
+    global Keras policy to mixed_float16 (the MLM head stays float32) and scales the loss
+    dynamically; a float16 overflow skips the update too, but is the loss scale's business:
+    such a step counts as good unless its loss is not finite.
     """
 
     def __init__(self, build: Callable[[], MLMModel], config: PretrainConfig,
@@ -222,6 +249,7 @@ class Trainer:
             self.loss_scale = LossScale() if mixed_precision else None
         self.checkpoint = tf.train.Checkpoint(model=self.mlm.transformer.model, optimizer=self.optimizer,
                                               **({"loss_scale": self.loss_scale} if mixed_precision else {}))
+        self.local_replicas = self.strategy.num_replicas_in_sync // input_pipelines(self.strategy)[0]
         self.reseed(config.seed)
 
     def reseed(self, seed: int) -> None:
@@ -232,7 +260,7 @@ class Trainer:
 
     def _compile(self, replica_step: Callable, seed: int) -> Callable:
         """``replica_step`` as a ``tf.function`` of the iterator, run on every replica; totals
-        summed over the replicas (a norm, the same on all, taken from the first)."""
+        summed over the replicas (the norm and verdict, the same on all, from the first)."""
         def seeded(batch: Mapping[str, tf.Tensor]) -> Any:
             tf.random.set_seed(seed)  # while tracing: the seed of this graph's dropout streams
             return replica_step(batch)
@@ -242,14 +270,23 @@ class Trainer:
             return tf.function(lambda iterator: compiled(self._padded(next(iterator))))
 
         def step(iterator: Iterator) -> Any:
-            out = self.strategy.run(seeded, (next(iterator),))
+            out = self.strategy.run(seeded, (self._next_batches(iterator),))
             if not isinstance(out, tuple):
                 return self.strategy.reduce(tf.distribute.ReduceOp.SUM, out, axis=None)
-            totals, norm = out
+            totals, *same = out
             return (self.strategy.reduce(tf.distribute.ReduceOp.SUM, totals, axis=None),
-                    self.strategy.experimental_local_results(norm)[0])
+                    *(self.strategy.experimental_local_results(x)[0] for x in same))
 
         return tf.function(step)
+
+    def _next_batches(self, iterator: Iterator) -> Any:
+        """The next batch of each local replica from this worker's own iterator (whose
+        position a checkpoint keeps): consecutive batches to consecutive replicas."""
+        if self.local_replicas == 1:
+            return next(iterator)
+        batches = [next(iterator) for _ in range(self.local_replicas)]
+        return self.strategy.experimental_distribute_values_from_function(
+            lambda ctx: batches[ctx.replica_id_in_sync_group % self.local_replicas])
 
     def _padded(self, batch: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """The batch's sequences padded to ``maxlen`` tokens."""
@@ -278,24 +315,28 @@ class Trainer:
         self.accumulator.add(grads, totals[2])
         return totals
 
-    def _replica_train_step(self, batch: Mapping[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
+    def _replica_train_step(self, batch: Mapping[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         grads, totals = self._gradients(batch)
         weight = totals[2]
         if self.accumulator is not None:
             grads, weight = self.accumulator.take(grads, weight)
-        grads, weight = all_reduce(grads, weight)
+        grads, summed = all_reduce(grads, tf.stack([weight, totals[0]]))
+        weight, loss = summed[0], summed[1]
         norm = global_norm(grads)
-        finite = tf.math.is_finite(norm)
+        finite = tf.math.is_finite(norm) & tf.math.is_finite(loss)
         self.optimizer.apply(grads, clip_scale(norm, self.clipnorm, weight), finite)
         if self.loss_scale is not None:
             self.loss_scale.update(finite)
-        return totals, norm / tf.maximum(weight, 1e-9)
+        good = tf.math.is_finite(loss) if self.loss_scale is not None else finite
+        return totals, norm / tf.maximum(weight, 1e-9), good
 
-    def step(self, iterator: Iterator, accumulate: int = 1) -> tuple[Any, float]:
-        """One optimizer step over ``accumulate`` micro-batches: (summed totals, grad norm)."""
+    def step(self, iterator: Iterator, accumulate: int = 1) -> tuple[Any, float, bool]:
+        """One optimizer step over ``accumulate`` micro-batches: (summed totals, grad norm,
+        whether it was good)."""
         totals = sum(self.micro_step(iterator) for _ in range(accumulate - 1))
-        last, norm = self.train_step(iterator)
-        return (totals + last).numpy(), float(norm)
+        last, norm, good = self.train_step(iterator)
+        totals = (totals + last).numpy()
+        return totals, float(norm), bool(good) and math.isfinite(totals[0])
 
     def learning_rate(self, step: int) -> float:
         """The learning rate of optimizer step ``step`` (0-based)."""
@@ -303,32 +344,115 @@ class Trainer:
 
 
 # ---------------------------------------------------------------------------------------
+# Input position
+# ---------------------------------------------------------------------------------------
+
+
+class InputStream:
+    """This worker's batches: its own ``tf.data`` iterator over its share of the data, whose
+    state (position, shuffle buffer, epoch) a checkpoint saves, so a resume continues where
+    it stopped in constant time. Without a saved state (none yet, or the stream changed) it
+    starts ``position`` micro-batches in by skipping them."""
+
+    def __init__(self, data: DataSource, config: PretrainConfig, strategy: tf.distribute.Strategy,
+                 position: int, saved: str | None = None) -> None:
+        count, index = input_pipelines(strategy)
+        replicas = strategy.num_replicas_in_sync
+        context = tf.distribute.InputContext(count, index, replicas)
+        skip = 0 if saved else position * (replicas // count)
+        dataset = data.dataset(context.get_per_replica_batch_size(config.batch_size), seed=config.seed,
+                               shuffle=config.shuffle, skip_batches=skip, input_context=context)
+        self.iterator = iter(dataset)
+        self.checkpoint = tf.train.Checkpoint(iterator=self.iterator)
+        self.name = f"input-{index}"
+        if saved:
+            self.checkpoint.read(saved).assert_consumed()
+
+    def save(self, directory: Path) -> None:
+        """Write the position as ``directory/input-K.*`` (K: this worker)."""
+        self.checkpoint.write(str(directory / self.name))
+
+
+def stream_of(config: PretrainConfig, replicas: int, pipelines: int) -> dict[str, Any]:
+    """What the data stream depends on: a saved input position fits only the same."""
+    return {"batch_size": config.batch_size, "replicas": replicas, "input_pipelines": pipelines,
+            "seed": config.seed, "shuffle": config.shuffle}
+
+
+# ---------------------------------------------------------------------------------------
 # Checkpoints
 # ---------------------------------------------------------------------------------------
 
 
+def file_records(directory: Path) -> dict[str, dict[str, Any]]:
+    """Size and sha256 of every file in ``directory`` (what a checkpoint's state.json lists)."""
+    return {p.name: {"bytes": p.stat().st_size, "sha256": records.sha256_file(p)}
+            for p in sorted(directory.iterdir()) if p.is_file()}
+
+
+def damage(directory: Path, step: int) -> str | None:
+    """What is wrong with one part of a checkpoint (None: complete): its state.json, and
+    each file it lists (present, of the size and sha256 it had when written)."""
+    try:
+        state = read_json(directory / STATE, "checkpoint state")
+    except (UserError, OSError) as err:
+        return str(err)
+    if not isinstance(state, dict) or state.get("step") != step:
+        return f"{directory / STATE} is not the state of step {step}"
+    for name, written in state.get("files", {}).items():
+        path = directory / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if path.stat().st_size != written["bytes"]:
+            return f"{name} has {path.stat().st_size:,} bytes, {written['bytes']:,} were written"
+        if records.sha256_file(path) != written["sha256"]:
+            return f"{name} is not what was written (sha256 differs)"
+    return None
+
+
+STATE = "state.json"
+
+
 class Checkpoints:
-    """Training checkpoints ``DIR/step-NNNNNNNN/{ckpt.*, state.json}``, complete or absent.
+    """Training checkpoints ``DIR/step-NNNNNNNN/``, complete or absent, checked before use.
 
-    Each is written to ``DIR/.tmp-...`` and renamed when done, so a kill leaves either the
-    previous set or the new one. Only the chief keeps them; other workers write theirs (as
-    collective saving requires) to a scratch directory and delete it.
+    The chief's part holds ``ckpt.*`` (model and optimizer), ``input-0.*`` (its input
+    position) and ``state.json`` (step, data position, the run's settings, and the size and
+    sha256 of every other file). In a run of W workers, worker K (1 <= K < W) adds
+    ``step-NNNNNNNN.worker-K/`` with its own ``input-K.*`` and ``state.json``; a step is
+    complete when every part is (the run directory is shared by the workers). Each part is
+    written under ``DIR/.tmp-...``, flushed to disk (files, then directories) and renamed;
+    each worker keeps its newest ``keep`` parts. Other workers also write the model, as
+    collective saving requires, to a scratch directory they delete.
     """
-
-    PATTERN = re.compile(r"step-(\d+)$")
 
     def __init__(self, directory: str | os.PathLike, keep: int, worker: int = 0) -> None:
         self.directory = Path(directory)
         self.keep = keep
         self.worker = worker
 
-    def all(self) -> list[Path]:
-        """Complete checkpoints, oldest first."""
+    def part(self, step: int, worker: int | None = None) -> Path:
+        """The directory of ``worker``'s part (default: this worker's) of step ``step``."""
+        worker = self.worker if worker is None else worker
+        return self.directory / (f"step-{step:08d}" + (f".worker-{worker}" if worker else ""))
+
+    def parts(self, worker: int | None = None) -> list[Path]:
+        """``worker``'s parts (default: this worker's) that have a state.json, oldest first."""
+        worker = self.worker if worker is None else worker
+        pattern = re.compile(r"step-(\d+)" + (rf"\.worker-{worker}" if worker else "") + "$")
         if not self.directory.is_dir():
             return []
-        found = [p for p in self.directory.iterdir()
-                 if self.PATTERN.match(p.name) and (p / "state.json").is_file()]
-        return sorted(found, key=lambda p: int(self.PATTERN.match(p.name).group(1)))
+        found = [(int(m.group(1)), p) for p in self.directory.iterdir()
+                 if (m := pattern.match(p.name)) and (p / STATE).is_file()]
+        return [p for _, p in sorted(found)]
+
+    def all(self) -> list[Path]:
+        """The checkpoints (the chief's parts), oldest first, complete or not."""
+        return self.parts(0)
+
+    @staticmethod
+    def step(path: Path) -> int:
+        return int(re.match(r"step-(\d+)", path.name).group(1))
 
     def latest(self) -> Path | None:
         found = self.all()
@@ -336,30 +460,76 @@ class Checkpoints:
 
     @staticmethod
     def state(path: Path) -> dict[str, Any]:
-        return read_json(path / "state.json", "checkpoint state")
+        return read_json(path / STATE, "checkpoint state")
 
-    def save(self, checkpoint: tf.train.Checkpoint, state: Mapping[str, Any]) -> Path:
-        name = f"step-{state['step']:08d}"
-        scratch = f".tmp-{name}" if self.worker == 0 else f".worker-{self.worker}-{name}"
-        tmp = self.directory / scratch
-        shutil.rmtree(tmp, ignore_errors=True)
-        checkpoint.write(str(tmp / "ckpt"))
-        if self.worker:
+    def damage(self, path: Path) -> str | None:
+        """What is wrong with the checkpoint ``path`` (any of its parts); None if complete."""
+        step = self.step(path)
+        problem = damage(path, step)
+        if problem:
+            return problem
+        workers = self.state(path).get("input_pipelines", 1)
+        for worker in range(1, workers):
+            problem = damage(self.part(step, worker), step)
+            if problem:
+                return f"worker {worker}'s part: {problem}"
+        return None
+
+    def newest_complete(self) -> tuple[Path, dict[str, Any]] | None:
+        """The newest complete checkpoint and its state, saying which newer ones are damaged
+        (it checks each part's files); raises if there are checkpoints but none is complete."""
+        damaged = []
+        for path in reversed(self.all()):
+            problem = self.damage(path)
+            if problem is None:
+                for name, why in damaged:
+                    log.warning("checkpoint %s is damaged (%s): resuming from %s instead", name, why, path)
+                return path, self.state(path)
+            damaged.append((path.name, problem))
+        if damaged:
+            raise UserError(f"no complete checkpoint in {self.directory}: " + "; ".join(
+                f"{name}: {why}" for name, why in damaged) + ". Start afresh in another --out")
+        return None
+
+    def save(self, checkpoint: tf.train.Checkpoint, inputs: InputStream, state: Mapping[str, Any]) -> Path:
+        """Write this worker's part of step ``state["step"]``; a failed write (a full disk)
+        leaves the checkpoints before it as they were and raises ``UserError``."""
+        target = self.part(state["step"])
+        tmp = self.directory / f".tmp-{target.name}"
+        try:
             shutil.rmtree(tmp, ignore_errors=True)
-            return self.directory / name
-        write_json(tmp / "state.json", state)
-        replace_dir(tmp, self.directory / name)
-        for old in self.all()[:-self.keep]:
+            if self.worker:
+                scratch = self.directory / f".tmp-{target.name}-model"
+                checkpoint.write(str(scratch / "ckpt"))
+                shutil.rmtree(scratch, ignore_errors=True)
+            else:
+                checkpoint.write(str(tmp / "ckpt"))
+            inputs.save(tmp)
+            part_state = dict(state) if self.worker == 0 else {"step": state["step"]}
+            write_json(tmp / STATE, {**part_state, "files": file_records(tmp)})
+            replace_dir(tmp, target)
+        except (OSError, tf.errors.OpError) as err:
+            shutil.rmtree(tmp, ignore_errors=True)
+            newest = self.latest()
+            raise UserError(
+                f"could not write checkpoint {target} ({first_line(err)}): stopped at step "
+                f"{state['step']}; " + (f"the newest checkpoint, {newest}, is as it was" if newest
+                                        else "no checkpoint was written before")
+                + ": free disk space and run again with --resume") from None
+        for old in self.parts()[:-self.keep]:
             shutil.rmtree(old, ignore_errors=True)
-        return self.directory / name
+        return target
 
     def restore(self, checkpoint: tf.train.Checkpoint, path: Path) -> None:
-        checkpoint.read(str(path / "ckpt")).assert_existing_objects_matched()
+        try:
+            checkpoint.read(str(path / "ckpt")).assert_existing_objects_matched()
+        except (tf.errors.OpError, IndexError, ValueError) as err:  # IndexError: a file cut short
+            raise UserError(f"checkpoint {path} cannot be restored ({first_line(err)})") from None
 
     def clean(self) -> None:
         """Remove scratch directories left by a killed run."""
         if self.directory.is_dir():
-            for p in self.directory.glob(".*-step-*"):
+            for p in self.directory.glob(".tmp-step-*"):
                 shutil.rmtree(p, ignore_errors=True)
 
 
@@ -386,35 +556,42 @@ class Metrics:
 
     def reset(self) -> None:
         self.loss = self.correct = self.weight = self.tokens = self.norm = self.seconds = 0.0
-        self.steps = 0
+        self.steps = self.skipped = 0
 
-    def add(self, totals: Any, norm: float, seconds: float) -> None:
+    def add(self, totals: Any, norm: float, seconds: float, applied: bool = True) -> None:
+        """Add one step; a skipped (not finite) step counts apart, its loss left out."""
         loss, correct, weight, tokens = (float(x) for x in totals)
-        self.loss, self.correct = self.loss + loss, self.correct + correct
-        self.weight, self.tokens = self.weight + weight, self.tokens + tokens
-        self.norm, self.seconds, self.steps = self.norm + norm, self.seconds + seconds, self.steps + 1
+        self.tokens, self.seconds = self.tokens + tokens, self.seconds + seconds
+        if not applied:
+            self.skipped += 1
+            return
+        self.loss, self.correct, self.weight = self.loss + loss, self.correct + correct, self.weight + weight
+        self.norm, self.steps = self.norm + norm, self.steps + 1
 
     def flush(self, step: int, lr: float) -> dict[str, Any] | None:
-        """Write the interval's averages as the record of ``step``; return it."""
-        if not self.steps:
+        """Write the interval's averages as the record of ``step``; return it. ``loss``,
+        ``accuracy`` and ``grad_norm`` are None when every step of the interval was skipped."""
+        if not self.steps and not self.skipped:
             return None
+        applied = self.steps > 0
         record = {
             "step": step,
-            "loss": self.loss / max(self.weight, 1.0),
-            "accuracy": self.correct / max(self.weight, 1.0),
+            "loss": self.loss / max(self.weight, 1.0) if applied else None,
+            "accuracy": self.correct / max(self.weight, 1.0) if applied else None,
             "lr": lr,
-            "grad_norm": self.norm / self.steps,
+            "grad_norm": self.norm / self.steps if applied else None,
             "tokens_per_sec": self.tokens / max(self.seconds, 1e-9),
             "masked_tokens": self.weight,
+            "skipped_steps": self.skipped,
         }
         self.reset()
         if self.enabled:
             with open(self.path, "a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
             with self.writer.as_default(step=step):
-                for name in ("loss", "accuracy", "lr", "grad_norm", "tokens_per_sec"):
-                    tf.summary.write(name, tf.constant(record[name], tf.float32),
-                                     metadata=SCALAR)
+                for name in ("loss", "accuracy", "lr", "grad_norm", "tokens_per_sec", "skipped_steps"):
+                    if record[name] is not None:
+                        tf.summary.write(name, tf.constant(record[name], tf.float32), metadata=SCALAR)
             self.writer.flush()
         return record
 
@@ -435,9 +612,12 @@ def keep_history(path: Path, last_step: int) -> None:
     path.write_text("".join(kept), encoding="utf-8")
 
 
-def postfix(record: Mapping[str, Any]) -> dict[str, str]:
-    return {"loss": f"{record['loss']:.3f}", "acc": f"{record['accuracy']:.3f}",
-            "lr": f"{record['lr']:.2e}", "tok/s": f"{record['tokens_per_sec']:.0f}"}
+def postfix(record: Mapping[str, Any], skipped: int = 0) -> dict[str, str]:
+    """The bar's fields: the last record's metrics, and the steps skipped so far, if any."""
+    shown = {"loss": record["loss"], "acc": record["accuracy"]}
+    fields = {k: "-" if v is None else f"{v:.3f}" for k, v in shown.items()}
+    fields.update({"lr": f"{record['lr']:.2e}", "tok/s": f"{record['tokens_per_sec']:.0f}"})
+    return {**fields, "skipped": str(skipped)} if skipped else fields
 
 
 # ---------------------------------------------------------------------------------------
@@ -463,20 +643,36 @@ def build_model(config: PretrainConfig, vocab: Vocabulary, model: dict[str, Any]
 
 
 def check_resume(state: Mapping[str, Any], model: Mapping[str, Any], vocab: Vocabulary,
-                 config: PretrainConfig, replicas: int, path: Path) -> None:
-    """Refuse a checkpoint of another vocabulary or architecture; warn on a changed stream."""
+                 stream: Mapping[str, Any], path: Path) -> bool:
+    """Refuse a checkpoint of another vocabulary or architecture. Returns whether its saved
+    input positions fit this run's data stream (else: warn, and skip to about the position)."""
     if state["vocab_sha256"] != vocab.sha256:
         raise UserError(f"checkpoint {path} was trained with another vocab.txt than {vocab.vocab_file}")
     changed = [k for k in ARCHITECTURE + ("vocab_size",) if state["model"].get(k) != model.get(k)]
     if changed:
         raise UserError(f"checkpoint {path} has another architecture: " + ", ".join(
             f"{k} {state['model'].get(k)} vs {model.get(k)}" for k in changed))
-    stream = {"batch_size": config.batch_size, "replicas": replicas, "seed": config.seed,
-              "shuffle": config.shuffle}
-    differ = [k for k, v in stream.items() if state.get(k) != v]
+    differ = [k for k, v in stream.items() if state.get(k, 1 if k == "input_pipelines" else None) != v]
     if differ:
         log.warning("resuming with another %s than checkpoint %s: the data stream continues "
                     "from about the same position, not exactly", "/".join(differ), path)
+    return not differ
+
+
+def agree_on_step(strategy: tf.distribute.Strategy, step: int) -> None:
+    """Every worker must resume from the same checkpoint (they share the run directory)."""
+    if input_pipelines(strategy)[0] == 1:
+        return
+
+    @tf.function
+    def sums() -> tf.Tensor:  # of the steps and their squares: equal iff n * squares == sum ** 2
+        steps = strategy.run(lambda: tf.constant([step, step * step], tf.int64))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, steps, axis=None)
+
+    total, squares = (int(x) for x in sums().numpy())
+    if total * total != strategy.num_replicas_in_sync * squares:
+        raise UserError(f"the workers found different checkpoints to resume from (this one: step "
+                        f"{step}): do they share one run directory?")
 
 
 def train(
@@ -492,9 +688,10 @@ def train(
     """Pretrain (or resume) into ``out_dir``; returns the last step, its metrics record and
     the export directory (None on workers other than the chief).
 
-    Everything the user can get wrong is checked before the model is built.
+    Everything the user can get wrong is checked before the model is built. ``resume``
+    continues from the newest complete checkpoint (newer damaged ones are skipped, saying so).
     """
-    out_dir = Path(out_dir)
+    out_dir = check_output_dir(out_dir)
     strategy = strategy or pick_strategy()
     worker, replicas = worker_id(strategy), strategy.num_replicas_in_sync
     if config.batch_size % replicas:
@@ -506,11 +703,12 @@ def train(
     if latest and not resume:
         raise UserError(f"{out_dir} already holds checkpoints (latest {latest.name}): "
                         "pass --resume to continue, or choose another --out")
-    state = {"step": 0, "data_position": 0}
-    if latest:
-        state = Checkpoints.state(latest)
-        check_resume(state, model, vocab, config, replicas, latest)
+    path, state = (checkpoints.newest_complete() if latest else None) or (None, {"step": 0, "data_position": 0})
+    stream = stream_of(config, replicas, input_pipelines(strategy)[0])
+    same_stream = path is not None and check_resume(state, model, vocab, stream, path)
+    if path is not None:
         model = state["model"]
+    agree_on_step(strategy, state["step"])
     if worker == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
         checkpoints.clean()
@@ -520,51 +718,78 @@ def train(
         set_seed(config.seed)
     else:
         keras.utils.set_random_seed(config.seed)
-    trainer = Trainer(lambda: build_model(config, vocab, model, from_init=latest is None),
+    trainer = Trainer(lambda: build_model(config, vocab, model, from_init=path is None),
                       config, strategy, mixed_precision, data.manifest.get("maxlen"))
-    if latest:
-        checkpoints.restore(trainer.checkpoint, latest)
-        log.info("resuming from %s", latest)
-    state.update(model=model, vocab_sha256=vocab.sha256, batch_size=config.batch_size,
-                 accumulate=config.accumulate, replicas=replicas, seed=config.seed,
-                 shuffle=config.shuffle)
-    record = run_steps(trainer, data, config, state, checkpoints, Metrics(out_dir, state["step"], worker == 0))
+    saved_input = None
+    if path is not None:
+        checkpoints.restore(trainer.checkpoint, path)
+        saved = checkpoints.part(state["step"]) / f"input-{worker}"
+        if same_stream and saved.with_name(saved.name + ".index").is_file():
+            saved_input = str(saved)
+        elif same_stream:
+            log.warning("%s holds no input position: skipping the %d micro-batches read before it",
+                        path, state["data_position"])
+        log.info("resuming from %s", path)
+    inputs = InputStream(data, config, strategy, state["data_position"], saved_input)
+    state.update(model=model, vocab_sha256=vocab.sha256, accumulate=config.accumulate, **stream)
+    record = run_steps(trainer, inputs, data, config, state, checkpoints,
+                       Metrics(out_dir, state["step"], worker == 0))
     export = export_bert(trainer.mlm, out_dir / "export", vocab) if worker == 0 else None
     return {"step": state["step"], "last": record, "export": str(export) if export else None}
 
 
-def run_steps(trainer: Trainer, data: DataSource, config: PretrainConfig, state: dict[str, Any],
-              checkpoints: Checkpoints, metrics: Metrics) -> dict[str, Any] | None:
+def checked_step(trainer: Trainer, inputs: InputStream, data: DataSource,
+                 accumulate: int) -> tuple[Any, float, bool]:
+    """``trainer.step``, with unreadable records and a lost worker as one clear line."""
+    try:
+        return trainer.step(inputs.iterator, accumulate)
+    except tf.errors.DataLossError as err:
+        data.verify()  # names the damaged shard
+        raise UserError(f"the training data could not be read ({first_line(err)}), although every "
+                        "shard matches the manifest: a failing disk?") from None
+    except tf.errors.UnavailableError as err:
+        raise UserError(f"a worker of the cluster stopped ({first_line(err)}): start every worker "
+                        "again with --resume, they continue from the newest complete checkpoint") from None
+
+
+def too_many_bad_steps(step: int, bad: int, config: PretrainConfig, checkpoints: Checkpoints) -> UserError:
+    """The error that stops a run after ``bad`` non-finite steps in a row, ending at ``step``."""
+    before = [p for p in checkpoints.all() if checkpoints.step(p) <= step - bad]
+    good = f"the last good checkpoint is {before[-1]}" if before else "no checkpoint was saved before them"
+    return UserError(f"steps {step - bad + 1}-{step}: {bad} in a row had a non-finite loss or gradient "
+                     f"norm and were skipped (max_bad_steps {config.max_bad_steps}): stopped at step "
+                     f"{step}; {good}. Lower the learning rate or check the data, then resume")
+
+
+def run_steps(trainer: Trainer, inputs: InputStream, data: DataSource, config: PretrainConfig,
+              state: dict[str, Any], checkpoints: Checkpoints, metrics: Metrics) -> dict[str, Any] | None:
     """Train from ``state`` (step, data position) to ``config.steps``, logging and saving
-    checkpoints on the way; ``state`` is updated. Returns the last metrics record."""
-    strategy = trainer.strategy
-    position = state["data_position"]
-
-    def dataset_fn(ctx: tf.distribute.InputContext) -> tf.data.Dataset:
-        return data.dataset(
-            ctx.get_per_replica_batch_size(config.batch_size), seed=config.seed,
-            shuffle=config.shuffle, input_context=ctx,
-            skip_batches=position * (ctx.num_replicas_in_sync // ctx.num_input_pipelines))
-
-    iterator = iter(strategy.distribute_datasets_from_function(dataset_fn))
+    checkpoints on the way; ``state`` is updated. A step with a non-finite loss or gradient
+    norm is skipped (counted in the logs); ``max_bad_steps`` of them in a row stop the run.
+    Returns the last metrics record."""
     trainer.reseed(segment_seed(config.seed, state["step"]))
-    record = None
+    record, bad = None, 0
+    state.setdefault("skipped_steps", 0)
     with tqdm(total=config.steps, initial=state["step"], desc="pretrain", unit="step",
               disable=True if checkpoints.worker else None, dynamic_ncols=True) as bar:
         while state["step"] < config.steps:
             start = time.perf_counter()
-            totals, norm = trainer.step(iterator, config.accumulate)
-            metrics.add(totals, norm, time.perf_counter() - start)
+            totals, norm, applied = checked_step(trainer, inputs, data, config.accumulate)
+            metrics.add(totals, norm, time.perf_counter() - start, applied)
             step = state["step"] = state["step"] + 1
             state["data_position"] += config.accumulate
+            bad = 0 if applied else bad + 1
+            state["skipped_steps"] += not applied
             bar.update(1)
             boundary = step % config.checkpoint_every == 0 or step == config.steps
-            if boundary or step % config.log_every == 0:
+            if boundary or step % config.log_every == 0 or bad >= config.max_bad_steps:
                 record = metrics.flush(step, trainer.learning_rate(step - 1)) or record
-                bar.set_postfix(postfix(record))
+                bar.set_postfix(postfix(record, state["skipped_steps"]))
+            if bad >= config.max_bad_steps:
+                raise too_many_bad_steps(step, bad, config, checkpoints)
             if boundary:
                 state["sequences_seen"] = state["data_position"] * config.batch_size
-                checkpoints.save(trainer.checkpoint, state)
+                checkpoints.save(trainer.checkpoint, inputs, state)
                 if step < config.steps:
                     trainer.reseed(segment_seed(config.seed, step))
     return record
@@ -583,55 +808,3 @@ def resolve_vocab(explicit: str | None, config: PretrainConfig, data_dir: Path,
     if not path:
         raise UserError(f"which vocabulary? {data_dir} has no {records.VOCAB_SUBDIR}/: pass --vocab DIR")
     return read_vocabulary(path)
-
-
-def add_cli(parser: argparse.ArgumentParser) -> None:
-    parser.description = (
-        "MLM pretraining on TFRecord shards from `wobert data`: from scratch, from a BERT "
-        "directory (--init; a char model for a word vocabulary: new words start as the mean of "
-        "their characters), or resumed (--resume). Writes OUT/checkpoints/, OUT/metrics.jsonl, "
-        "OUT/tensorboard/ and finally OUT/export/ (bert_config.json, vocab.txt, bert_model.ckpt). "
-        "With TF_CONFIG set it trains across workers (MultiWorkerMirroredStrategy)."
-    )
-    parser.add_argument("config", help="pretraining config JSON (e.g. pretrain/tiny.json)")
-    parser.add_argument("--data", required=True, help="directory with manifest.json and shard-*.tfrecord")
-    parser.add_argument("--out", required=True, help="run directory")
-    parser.add_argument("--vocab", help="vocabulary directory (default: the config's, else DATA/vocab, "
-                        "the copy the records keep)")
-    parser.add_argument("--init", help="BERT directory to initialise from (overrides the config's)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue from the newest checkpoint in OUT (start afresh if there is none)")
-    parser.add_argument("--mixed-precision", action="store_true",
-                        help="float16 compute on GPU (ignored with a warning on CPU)")
-    g = parser.add_argument_group("overrides of the config")
-    g.add_argument("--steps", type=int, help="optimizer steps in total")
-    g.add_argument("--batch-size", type=int, help="sequences per micro-batch over all replicas")
-    g.add_argument("--accumulate", type=int, help="micro-batches per optimizer step")
-    g.add_argument("--learning-rate", type=float, help="peak learning rate")
-    g.add_argument("--warmup-steps", type=int)
-    g.add_argument("--seed", type=int)
-    g.add_argument("--checkpoint-every", type=int, metavar="STEPS")
-    g.add_argument("--keep-checkpoints", type=int, metavar="K")
-    g.add_argument("--log-every", type=int, metavar="STEPS")
-    g.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=None,
-                   help="compile the whole training step with XLA (one replica per process; "
-                   "default: the config's, else off: not faster on CPU, see the README)")
-
-
-def run_cli(args: argparse.Namespace) -> int:
-    overrides = {k: getattr(args, k) for k in (
-        "init", "steps", "batch_size", "accumulate", "learning_rate", "warmup_steps", "seed",
-        "checkpoint_every", "keep_checkpoints", "log_every", "jit_compile")}
-    config = load_config(args.config, **overrides)
-    data = Records(args.data)
-    vocab = resolve_vocab(args.vocab, config, Path(args.data), data.manifest)
-    mixed = args.mixed_precision
-    if mixed and not tf.config.list_logical_devices("GPU"):
-        log.warning("--mixed-precision needs a GPU; training in float32 on CPU")
-        mixed = False
-    result = train(config, data, args.out, vocab, resume=args.resume, mixed_precision=mixed)
-    last = result["last"]
-    if result["export"]:
-        loss = f", last loss {last['loss']:.4f}, accuracy {last['accuracy']:.4f}" if last else ""
-        print(f"step {result['step']}{loss} -> {result['export']}")
-    return 0

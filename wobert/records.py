@@ -40,9 +40,11 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 from tqdm import tqdm
 
-from wobert.cli import UserError
+from wobert.checks import NON_NEGATIVE, POSITIVE, check_field_types, check_output_dir, number, output_dir
+from wobert.errors import UserError
+from wobert.files import replace_file
 from wobert.jsonfile import read_json, write_json
-from wobert.corpus import SkipLog, chunked, expand_paths, iter_lines, map_ordered
+from wobert.corpus import SkipLog, WorkerLost, chunked, expand_paths, iter_lines, map_ordered
 from wobert.masking import MASKINGS, MaskSpec, default_max_predictions, mask_batch, random_ranges
 from wobert.segment import get_segmenter
 from wobert.tokenizer import (CONFIG_FILE, SPECIAL_TOKENS, VOCAB_FILE, BaseTokenizer, Tokenizer,
@@ -87,6 +89,7 @@ class DataOptions:
     def __post_init__(self) -> None:
         if isinstance(self.corpus, (str, Path)):
             self.corpus = [str(self.corpus)]
+        check_field_types(self, "data options")
         if self.masking not in MASKINGS:
             raise UserError(f"masking must be one of {MASKINGS}, not {self.masking!r}")
         if self.maxlen < 3:
@@ -143,6 +146,10 @@ class WordEncoder:
         self.tokenizer, self.whole_words, self.cache_size = tokenizer, whole_words, cache_size
         self.cache: dict[str, tuple[int, ...]] = {}
         self.normalize = normalize if tokenizer.do_lower_case else str
+
+    def __getstate__(self) -> dict[str, Any]:
+        """For spawned workers: the tokenizer and settings; cache and segmenter start anew."""
+        return {k: ({} if k == "cache" else v) for k, v in self.__dict__.items() if k != "segmenter"}
 
     @functools.cached_property
     def segmenter(self) -> Any:
@@ -327,10 +334,8 @@ class RecordWriter:
 
     def close(self) -> str:
         """Finish the file (fsync + rename); returns its sha256."""
-        self.file.flush()
-        os.fsync(self.file.fileno())
         self.file.close()
-        os.replace(self.tmp, self.path)
+        replace_file(self.tmp, self.path)
         return self.sha256.hexdigest()
 
 
@@ -395,7 +400,9 @@ def build_shard(job: tuple[int, list[str]]) -> dict[str, Any]:
         for record in _records(sequences, options, spec, rng):
             predictions += len(record.get("masked_ids", ()))
             writer.write(record)
-    return {"file": shard_name(index), "sha256": writer.close(), "documents": len(documents),
+    sha256 = writer.close()
+    return {"file": shard_name(index), "sha256": sha256, "bytes": writer.path.stat().st_size,
+            "documents": len(documents),
             "characters": sum(map(len, documents)), "sequences": len(sequences) * options.dupe_factor,
             "tokens": sum(len(ids) for ids, _ in sequences) * options.dupe_factor,
             "predictions": predictions}
@@ -420,8 +427,49 @@ def read_manifest(data_dir: str | Path) -> dict[str, Any]:
     path = Path(data_dir) / MANIFEST
     manifest = read_json(path, MANIFEST, hint=": build the records first (wobert data build)")
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a wobert records manifest ({FORMAT})")
+        raise UserError(f"{path} is not a wobert records manifest ({FORMAT})")
     return manifest
+
+
+def count_records(path: Path) -> int:
+    """The records of a TFRecord file, by walking its length headers; a file that does not end
+    at a record boundary raises ``UserError``."""
+    count, at, size = 0, 0, path.stat().st_size
+    with open(path, "rb") as f:
+        while at < size:
+            header = f.read(12)  # length (8 bytes) and its CRC
+            if len(header) < 12 or at + 16 + struct.unpack("<Q", header[:8])[0] > size:
+                raise UserError(f"{path}: cut short inside record {count + 1} (at byte {at:,})")
+            at += 16 + struct.unpack("<Q", header[:8])[0]
+            f.seek(at)
+            count += 1
+    return count
+
+
+def damaged_shards(data_dir: str | Path, manifest: dict[str, Any], *, full: bool = False) -> list[str]:
+    """What is wrong with the shards ``manifest`` lists: a missing file, another size than it
+    records (cheap: one stat each), and with ``full`` another sha256 or record count."""
+    problems = []
+    for shard in manifest.get("shards", []):
+        name, path = shard["file"], Path(data_dir) / shard["file"]
+        if not path.is_file():
+            problems.append(f"{name} is missing")
+        elif "bytes" in shard and path.stat().st_size != shard["bytes"]:
+            problems.append(f"{name} has {path.stat().st_size:,} bytes, the manifest {shard['bytes']:,}")
+        elif full and sha256_file(path) != shard["sha256"]:
+            problems.append(f"{name} differs from its sha256 in the manifest")
+        elif full and count_records(path) != shard["sequences"]:
+            problems.append(f"{name} holds {count_records(path):,} records, the manifest {shard['sequences']:,}")
+    return problems
+
+
+def check_records(data_dir: str | Path, manifest: dict[str, Any], *, full: bool = False) -> None:
+    """Raise ``UserError`` naming the damaged shards (see :func:`damaged_shards`)."""
+    problems = damaged_shards(data_dir, manifest, full=full)
+    if problems:
+        shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+        raise UserError(f"{data_dir}: damaged records: {shown}. The same `wobert data build` command "
+                        "rebuilds the damaged shards (and only them)")
 
 
 def _fingerprint(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -498,7 +546,7 @@ def build_records(options: DataOptions, out: str | Path, *, progress: bool | Non
     ``vocab.txt`` or directory without ``tokenizer_config.json`` (char tokenizer).
     ``progress=None`` shows the bar only on a terminal.
     """
-    out = Path(out)
+    out = check_output_dir(out)
     if not options.corpus or not options.vocab:
         raise UserError("a corpus and a vocabulary are needed (--corpus PATH ..., --vocab DIR)")
     files = expand_paths(options.corpus)
@@ -526,14 +574,21 @@ def build_records(options: DataOptions, out: str | Path, *, progress: bool | Non
     encoder.sentence("预热分词器")  # load the segmenter once, before the workers fork
     start, tokens = time.perf_counter(), 0
     with tqdm(desc="records", unit=" docs", disable=None if progress is None else not progress) as bar:
-        for shard in map_ordered(build_shard, todo, workers=options.workers, initializer=_init_worker,
-                                 initargs=(encoder, options, spec, out)):
-            shards[shard["file"]] = shard
-            _set_shards(manifest, shards, complete=False)
-            write_json(out / MANIFEST, manifest)
-            tokens += shard["tokens"]
-            bar.update(shard["documents"])
-            bar.set_postfix_str(f"{tokens / (time.perf_counter() - start):,.0f} tokens/s", refresh=False)
+        try:
+            for shard in map_ordered(build_shard, todo, workers=options.workers, initializer=_init_worker,
+                                     initargs=(encoder, options, spec, out)):
+                shards[shard["file"]] = shard
+                _set_shards(manifest, shards, complete=False)
+                write_json(out / MANIFEST, manifest)
+                tokens += shard["tokens"]
+                bar.update(shard["documents"])
+                bar.set_postfix_str(f"{tokens / (time.perf_counter() - start):,.0f} tokens/s", refresh=False)
+        except WorkerLost as err:
+            raise WorkerLost(f"{err}: the {len(shards)} finished shards in {out} are kept, run the same "
+                             "command again to build the rest") from None
+    if not shards:
+        raise UserError(f"the corpus holds no text ({' '.join(options.corpus)}: {skips.summary()}): "
+                        "no records were built")
     manifest["skipped"] = skips.to_dict()
     manifest["skipped_summary"] = skips.summary()
     _set_shards(manifest, shards, complete=True)
@@ -682,13 +737,17 @@ def make_dataset(
       resume training exactly, count the batches this pipeline yielded and pass them as
       ``skip_batches`` with the same ``seed`` (without buckets they are skipped before
       parsing and masking, so this is cheap).
+    - The shards are first checked against the manifest (missing, or of another size: a
+      ``UserError`` naming them); TensorFlow checks each record's CRC as it reads it (a
+      damaged one raises ``DataLossError``; ``check_records(..., full=True)`` names the shard).
     """
     from wobert.backend import tf
 
     manifest = read_manifest(data_dir)
     files = [str(Path(data_dir) / s["file"]) for s in manifest["shards"]]
     if not manifest.get("complete") or not files:
-        raise ValueError(f"{data_dir}: the records are incomplete; re-run `wobert data build` to finish them")
+        raise UserError(f"{data_dir}: the records are incomplete; re-run `wobert data build` to finish them")
+    check_records(data_dir, manifest)
     pipelines, pipeline = ((input_context.num_input_pipelines, input_context.input_pipeline_id)
                            if input_context is not None else (1, 0))
     ds = _record_stream(files, shuffle, seed, repeat, pipelines, pipeline, shuffle_buffer)
@@ -715,28 +774,46 @@ def add_cli(parser: argparse.ArgumentParser) -> None:
         "Re-running with the same options skips finished shards (an interrupted build resumes).",
     )
     d = DataOptions
-    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--out", required=True, type=output_dir, help="output directory")
     p.add_argument("--config", help="a pretrain/data*.json job; options given here override its keys")
     p.add_argument("--data", default=".", help="directory the config's corpus paths start from (default: .)")
     p.add_argument("--corpus", nargs="+", metavar="PATH", help="text, JSONL (text field) or .gz files, or directories")
     p.add_argument("--vocab", help="vocabulary directory from `wobert vocab build` (word tokenizer), or a "
                    "BERT vocab.txt / model directory (char tokenizer)")
-    p.add_argument("--maxlen", type=int, help=f"tokens per sequence, [CLS] and [SEP] included (default: {d.maxlen})")
+    p.add_argument("--maxlen", type=number(int, 3), help=f"tokens per sequence, [CLS] and [SEP] included (default: {d.maxlen})")
     p.add_argument("--masking", choices=MASKINGS,
                    help=f"token: each token alone (WoBERT); wwm: whole words (default: {d.masking})")
-    p.add_argument("--mask-rate", type=float, help=f"share of tokens to predict (default: {d.mask_rate})")
-    p.add_argument("--max-predictions", type=int,
+    p.add_argument("--mask-rate", type=number(float, 0, 1, above=True, below=True), help=f"share of tokens to predict (default: {d.mask_rate})")
+    p.add_argument("--max-predictions", type=POSITIVE,
                    help="most predicted tokens per sequence (default: ceil(maxlen * mask_rate), +3 for wwm)")
     p.add_argument("--dynamic", action=argparse.BooleanOptionalAction, default=None,
                    help="store plain sequences and mask at train time, anew each epoch (default: static)")
-    p.add_argument("--dupe-factor", type=int, help=f"differently masked copies, static masking (default: {d.dupe_factor})")
-    p.add_argument("--seed", type=int, help=f"random seed of the masks (default: {d.seed})")
-    p.add_argument("--shard-chars", type=int, help=f"characters of text per shard (default: {d.shard_chars})")
+    p.add_argument("--dupe-factor", type=POSITIVE, help=f"differently masked copies, static masking (default: {d.dupe_factor})")
+    p.add_argument("--seed", type=NON_NEGATIVE, help=f"random seed of the masks (default: {d.seed})")
+    p.add_argument("--shard-chars", type=POSITIVE, help=f"characters of text per shard (default: {d.shard_chars})")
     p.add_argument("--text-field", help=f"JSON field holding the text (default: {d.text_field})")
-    p.add_argument("--workers", type=int, help=f"processes (default: {os.cpu_count() or 1}); "
+    p.add_argument("--workers", type=POSITIVE, help=f"processes (default: {os.cpu_count() or 1}); "
                    "the output does not depend on it")
     p.add_argument("--strict", action="store_const", const=True,
                    help="fail on a non-UTF-8 or malformed line instead of skipping and counting it")
+    v = actions.add_parser(
+        "verify", help="check every shard against the manifest",
+        description="Check that DIR holds complete records whose every shard has the size, sha256 "
+        "and record count the manifest records, and that DIR/vocab is the vocabulary they were "
+        "built with. Reads every byte once.")
+    v.add_argument("dir", metavar="DIR", help="records directory (manifest.json, shard-*.tfrecord)")
+
+
+def verify_records(data_dir: str | Path) -> dict[str, Any]:
+    """Check everything (see ``wobert data verify``); returns the manifest, raises ``UserError``."""
+    manifest = read_manifest(data_dir)
+    if not manifest.get("complete"):
+        raise UserError(f"{data_dir}: the records are incomplete; re-run `wobert data build` to finish them")
+    check_records(data_dir, manifest, full=True)
+    vocab = Path(data_dir) / VOCAB_SUBDIR / VOCAB_FILE
+    if vocab.is_file() and sha256_file(vocab) != manifest["vocab_sha256"]:
+        raise UserError(f"{vocab} is not the vocabulary the records were built with (sha256 differs)")
+    return manifest
 
 
 def options_from_args(args: argparse.Namespace) -> DataOptions:
@@ -749,6 +826,11 @@ def options_from_args(args: argparse.Namespace) -> DataOptions:
 
 
 def run_cli(args: argparse.Namespace) -> int:
+    if args.action == "verify":
+        manifest = verify_records(args.dir)
+        print(f"{args.dir}: {len(manifest['shards'])} shards, {manifest['sequences']:,} sequences: "
+              "sizes, sha256 and record counts match the manifest")
+        return 0
     options = options_from_args(args)
     manifest = build_records(options, args.out)
     print(f"{args.out}: {len(manifest['shards'])} shards, {manifest['documents']:,} documents, "

@@ -19,6 +19,7 @@ from types import MappingProxyType
 from typing import Callable, Iterable, Mapping, Sequence, Union
 
 from wobert import _wordcut
+from wobert.errors import UserError
 
 BACKENDS = ("native", "jieba")
 
@@ -48,7 +49,7 @@ def jieba_dictionary() -> tuple[Mapping[str, int], int]:
                 word, count = line.split(" ")[:2]
                 freq[word] = int(count)
             except ValueError:
-                raise ValueError(f"{name}: line {lineno}: not 'word freq [tag]': {line!r}") from None
+                raise UserError(f"{name}: line {lineno}: not 'word freq [tag]': {line!r}") from None
             total += freq[word]
     return MappingProxyType(freq), total
 
@@ -70,12 +71,12 @@ def check_user_words(user_words: Iterable[UserWord] | None) -> tuple[tuple[str, 
     for item in user_words or ():
         word, freq = (item, None) if isinstance(item, str) else tuple(item)
         if not isinstance(word, str) or not WORD_CHARS.fullmatch(word):
-            raise ValueError(
+            raise UserError(
                 f"user word {word!r} can never be cut whole: jieba joins only CJK characters "
                 "U+4E00-U+9FD5, ASCII letters, digits and + # & . _ % -"
             )
         if freq is not None and (isinstance(freq, bool) or int(freq) != freq or freq < 1):
-            raise ValueError(f"user word {word!r}: frequency must be a positive integer, not {freq!r}")
+            raise UserError(f"user word {word!r}: frequency must be a positive integer, not {freq!r}")
         checked.append((word, None if freq is None else int(freq)))
     return tuple(checked)
 

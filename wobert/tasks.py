@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from wobert.errors import UserError
+
 LIST_SEPARATOR = "；"
 NLI_LABELS = ("entailment", "neutral", "contradiction")
 JSON_SUFFIXES = (".json", ".jsonl")
@@ -123,7 +125,7 @@ class TaskData:
         for e in split.examples:
             if e.label not in index:
                 shown = ", ".join(self.labels[:20]) + (" ..." if len(self.labels) > 20 else "")
-                raise ValueError(
+                raise UserError(
                     f"{split.path}:{e.line}: label {e.label!r} is not one of the task's "
                     f"{len(self.labels)} labels ({shown})"
                 )
@@ -148,15 +150,15 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
             try:
                 line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8").strip()
             except UnicodeDecodeError as err:
-                raise ValueError(f"{path}:{lineno}: not UTF-8 ({err.reason})") from None
+                raise UserError(f"{path}:{lineno}: not UTF-8 ({err.reason})") from None
             if not line:
                 continue
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as err:
-                raise ValueError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
+                raise UserError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
             if not isinstance(row, dict):
-                raise ValueError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+                raise UserError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
             yield lineno, row
 
 
@@ -168,7 +170,7 @@ def read_tsv(path: str | Path) -> Iterator[tuple[int, dict[str, str]]]:
             try:
                 line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8").rstrip("\r\n")
             except UnicodeDecodeError as err:
-                raise ValueError(f"{path}:{lineno}: not UTF-8 ({err.reason})") from None
+                raise UserError(f"{path}:{lineno}: not UTF-8 ({err.reason})") from None
             if not line.strip():
                 continue
             cells = line.split("\t")
@@ -176,7 +178,7 @@ def read_tsv(path: str | Path) -> Iterator[tuple[int, dict[str, str]]]:
                 header = [c.strip() for c in cells]
                 continue
             if len(cells) != len(header):
-                raise ValueError(
+                raise UserError(
                     f"{path}:{lineno}: {len(cells)} tab-separated columns, the header has {len(header)}"
                 )
             yield lineno, dict(zip(header, cells))
@@ -204,7 +206,7 @@ def read_split(path: str | Path, spec: TaskSpec) -> Split:
     for lineno, row in read_rows(path):
         for name in (spec.text_field, spec.pair_field):
             if name is not None and row.get(name) is None:
-                raise ValueError(
+                raise UserError(
                     f"{path}:{lineno}: no field {name!r} (fields: {', '.join(map(str, row))})"
                 )
         label = row.get(spec.label_field)
@@ -230,17 +232,17 @@ def read_labels(path: str | Path) -> list[str]:
         try:
             items = [(0, item) for item in json.loads(text)]
         except json.JSONDecodeError as err:
-            raise ValueError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
+            raise UserError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
     else:
         items = list(read_jsonl(path))
     labels = []
     for lineno, item in items:
         label = item.get("label") if isinstance(item, dict) else item
         if label is None:
-            raise ValueError(f"{path}:{lineno}: a label entry without a 'label' field")
+            raise UserError(f"{path}:{lineno}: a label entry without a 'label' field")
         labels.append(str(label))
     if not labels or len(set(labels)) != len(labels):
-        raise ValueError(f"{path}: labels must be a non-empty list without repeats")
+        raise UserError(f"{path}: labels must be a non-empty list without repeats")
     return labels
 
 
@@ -301,7 +303,7 @@ def load_task(
             if not split.labelled:
                 missing = next((e for e in split.examples if e.label is None), None)
                 where = f"{split.path}:{missing.line}" if missing else str(split.path)
-                raise ValueError(f"{where}: no {spec.label_field!r} field (or no rows): "
+                raise UserError(f"{where}: no {spec.label_field!r} field (or no rows): "
                                  "training and dev files need labels")
             data_.label_ids(split)
     return data_

@@ -37,6 +37,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from wobert._wordcut import WordCutter
+from wobert.checks import POSITIVE, number
+from wobert.errors import UserError
 from wobert.jsonfile import read_json, write_json
 from wobert.segment import UserWord, check_user_words, get_segmenter
 
@@ -199,13 +201,13 @@ def read_vocab(path: str | os.PathLike) -> dict[str, int]:
                 fields = line.split()
                 token = fields[0] if fields else line.strip()
                 if token in token_dict:
-                    raise ValueError(f"{path}: line {lineno}: token {token!r} repeats line "
+                    raise UserError(f"{path}: line {lineno}: token {token!r} repeats line "
                                      f"{token_dict[token] + 1}")
                 token_dict[token] = len(token_dict)
     except FileNotFoundError:
         raise FileNotFoundError(f"vocab file not found: {path}") from None
     except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+        raise UserError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
     check_vocab(token_dict, path)
     return token_dict
 
@@ -214,20 +216,20 @@ def check_vocab(token_dict: Mapping[str, int], source: Any = "vocab") -> None:
     """ValueError unless ``token_dict`` has the special tokens and distinct integer ids."""
     missing = [t for t in SPECIAL_TOKENS if t not in token_dict]
     if missing:
-        raise ValueError(f"{source}: lacks the special token(s) {', '.join(missing)}")
+        raise UserError(f"{source}: lacks the special token(s) {', '.join(missing)}")
     ids = list(token_dict.values())
     if not all(isinstance(i, int) and i >= 0 for i in ids) or len(set(ids)) != len(ids):
-        raise ValueError(f"{source}: token ids must be distinct non-negative integers")
+        raise UserError(f"{source}: token ids must be distinct non-negative integers")
 
 
 def write_vocab(token_dict: Mapping[str, int], path: str | os.PathLike) -> None:
     """Write tokens one per line in id order; ``read_vocab`` reads back the same dict."""
     tokens = sorted(token_dict, key=token_dict.__getitem__)
     if [token_dict[t] for t in tokens] != list(range(len(tokens))):
-        raise ValueError("vocab ids must be 0..n-1 to be written as vocab.txt")
+        raise UserError("vocab ids must be 0..n-1 to be written as vocab.txt")
     bad = [t for t in tokens if t.split() != ([t] if t else [])]
     if bad:
-        raise ValueError(f"token {bad[0]!r} has whitespace; vocab.txt cannot hold it")
+        raise UserError(f"token {bad[0]!r} has whitespace; vocab.txt cannot hold it")
     with open(path, "w", encoding="utf-8", newline="\n") as f:
         f.writelines(t + "\n" for t in tokens)
 
@@ -297,7 +299,7 @@ def _not_unicode(name: str, err: UnicodeEncodeError) -> ValueError:
 
 def _check_maxlen(maxlen: int | None) -> None:
     if maxlen is not None and (not isinstance(maxlen, int) or maxlen < 2):
-        raise ValueError(f"maxlen must be an integer >= 2 (room for [CLS] and [SEP]), not {maxlen!r}")
+        raise UserError(f"maxlen must be an integer >= 2 (room for [CLS] and [SEP]), not {maxlen!r}")
 
 
 def _with_ends(body: Sequence, start: Sequence, end: Sequence, length: int | None = None) -> Sequence:
@@ -335,7 +337,7 @@ class BaseTokenizer:
     def __init__(self, vocab: Any, do_lower_case: bool | None = None, **config: Any):
         token_dict, saved = _load_source(vocab)
         if saved.get("level", self.level) != self.level:
-            raise ValueError(f"{vocab} holds a {saved['level']}-level tokenizer; "
+            raise UserError(f"{vocab} holds a {saved['level']}-level tokenizer; "
                              f"load it with Tokenizer.load")
         if do_lower_case is None:
             do_lower_case = saved.get("do_lower_case", True)
@@ -471,7 +473,7 @@ class BaseTokenizer:
             raise FileNotFoundError(f"no tokenizer directory (with {CONFIG_FILE}): {directory}")
         level = config.get("level")
         if level not in _LEVELS:
-            raise ValueError(f"{directory}/{CONFIG_FILE}: unknown level {level!r}")
+            raise UserError(f"{directory}/{CONFIG_FILE}: unknown level {level!r}")
         return _LEVELS[level](directory)
 
     def __repr__(self) -> str:
@@ -538,7 +540,7 @@ class Tokenizer(BaseTokenizer):
         user_words = check_user_words(user_words)
         for word, _ in user_words:
             if self._normalize(word) != word:
-                raise ValueError(f"user word {word!r} can never match: text is normalized "
+                raise UserError(f"user word {word!r} can never match: text is normalized "
                                  f"first; give it as {self._normalize(word)!r}")
         self._segmenter = get_segmenter(user_words)
         self.config["user_words"] = [list(w) for w in self._segmenter.user_words]
@@ -642,9 +644,9 @@ def add_cli(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--char", action="store_true",
                         help="character level (BERT's tokenizer) instead of words")
     parser.add_argument("--ids", action="store_true", help="write token ids, not tokens")
-    parser.add_argument("--maxlen", type=int, default=None,
+    parser.add_argument("--maxlen", type=number(int, 2), default=None,
                         help="cut each line to this many tokens, [CLS] and [SEP] included")
-    parser.add_argument("--workers", type=int, default=1,
+    parser.add_argument("--workers", type=POSITIVE, default=1,
                         help="threads for the word level (default 1)")
     parser.add_argument("--user-words", metavar="FILE", default=None,
                         help="domain words to cut whole, jieba user-dict format: word [freq] [tag]")
@@ -663,18 +665,16 @@ def read_user_words(path: str | os.PathLike) -> list[tuple[str, int | None]]:
                     try:
                         words += check_user_words([(word, None if freq is None else int(freq))])
                     except ValueError as err:
-                        raise ValueError(f"{path}: line {lineno}: {err}") from None
+                        raise UserError(f"{path}: line {lineno}: {err}") from None
     except FileNotFoundError:
         raise FileNotFoundError(f"user words file not found: {path}") from None
     except UnicodeDecodeError:
-        raise ValueError(f"{path}: not UTF-8 text") from None
+        raise UserError(f"{path}: not UTF-8 text") from None
     return words
 
 
 def _read_lines(files: Sequence[str]) -> Iterator[str]:
     """Lines of the files (stdin for none or '-'), split on \\n only; UserError on bad UTF-8."""
-    from wobert.cli import UserError
-
     for name in files or ["-"]:
         stream = sys.stdin.buffer if name == "-" else open(name, "rb")
         try:
@@ -697,7 +697,7 @@ def run_cli(args: argparse.Namespace) -> int:
     vocab = Path(args.vocab)
     if args.char or (vocab.is_dir() and _read_config(vocab).get("level") == "char"):
         if args.user_words:
-            raise ValueError("--user-words needs the word level (drop --char)")
+            raise UserError("--user-words needs the word level (drop --char)")
         tokenizer: BaseTokenizer = CharTokenizer(vocab)
     else:
         user_words = read_user_words(args.user_words) if args.user_words else None

@@ -33,7 +33,8 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from tqdm import tqdm
 
-from wobert.cli import UserError
+from wobert.checks import NON_NEGATIVE, POSITIVE, check_field_types, check_output_dir, number, output_dir
+from wobert.errors import UserError
 from wobert.corpus import SkipLog, chunked, fold_chunks, iter_lines
 from wobert.segment import jieba_dictionary
 from wobert.jsonfile import read_json, write_json
@@ -79,6 +80,7 @@ class VocabSpec:
     PATH_FIELDS = ("base_vocab", "corpus", "eval", "user_words")
 
     def __post_init__(self) -> None:
+        check_field_types(self, "vocab options")
         if self.word_source not in WORD_SOURCES:
             raise UserError(f"word source must be one of {WORD_SOURCES}, not {self.word_source!r}")
         if self.num_words < 0 or min(self.curve, default=0) < 0:
@@ -495,7 +497,7 @@ def _write_vocab_files(out: Path, spec: VocabSpec, vocab: dict[str, int], user_w
 
 def build_vocab(spec: VocabSpec, out: str | Path) -> dict[str, Any]:
     """Build the vocabulary ``spec`` describes into directory ``out``; return its stats."""
-    out = Path(out)
+    out = check_output_dir(out)
     user_words = load_user_words(spec.user_words, spec.do_lower_case) if spec.user_words else []
     if spec.base_vocab:
         tokens, keep_tokens, size = load_base_vocab(spec.base_vocab)
@@ -588,12 +590,12 @@ def add_cli(parser: argparse.ArgumentParser) -> None:
         "in --out. Options override the keys of --config (same names, with underscores).",
     )
     d = VocabSpec  # the class attributes hold the defaults
-    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--out", required=True, type=output_dir, help="output directory")
     p.add_argument("--config", help="a vocab/*.json job (keys: the options below)")
     p.add_argument("--data", default=".", help="where the config's relative paths start (default: .)")
     p.add_argument("--base-vocab", metavar="FILE",
                    help="character vocab.txt to simplify and extend (default: count characters on --corpus)")
-    p.add_argument("--num-words", type=int, help=f"words to add besides user words (default: {d.num_words})")
+    p.add_argument("--num-words", type=NON_NEGATIVE, help=f"words to add besides user words (default: {d.num_words})")
     p.add_argument("--word-source", choices=WORD_SOURCES, help="jieba: jieba's dictionary frequencies "
                    f"(WoBERT); corpus: counted on --corpus (default: {d.word_source})")
     p.add_argument("--corpus", nargs="+", metavar="PATH",
@@ -602,16 +604,16 @@ def add_cli(parser: argparse.ArgumentParser) -> None:
                    f"(default: every {HOLDOUT_EVERY}th corpus line, held out from counting; "
                    "without a corpus, a built-in People's Daily sample)")
     p.add_argument("--text-field", help=f"JSON field holding the text (default: {d.text_field})")
-    p.add_argument("--min-count", type=int,
+    p.add_argument("--min-count", type=POSITIVE,
                    help=f"least corpus count of a counted word or character (default: {d.min_count})")
-    p.add_argument("--max-word-len", type=int, help="longest word, in characters (default: no limit)")
+    p.add_argument("--max-word-len", type=number(int, 2), help="longest word, in characters (default: no limit)")
     p.add_argument("--user-words", metavar="FILE",
                    help="words always added first, jieba user-dict format: word [freq] [tag]")
     p.add_argument("--cased", dest="do_lower_case", action="store_const", const=False,
                    help="keep case (default: lower-case and strip accents, as bert-base-chinese)")
-    p.add_argument("--curve", type=int, nargs="+", metavar="N", help="numbers of words to plot "
+    p.add_argument("--curve", type=NON_NEGATIVE, nargs="+", metavar="N", help="numbers of words to plot "
                    "tokens per character for (default: " + " ".join(map(str, CURVE)) + ")")
-    p.add_argument("--workers", type=int, help=f"processes (default: {os.cpu_count() or 1}, the CPUs)")
+    p.add_argument("--workers", type=POSITIVE, help=f"processes (default: {os.cpu_count() or 1}, the CPUs)")
     p.add_argument("--strict", action="store_const", const=True,
                    help="fail on a non-UTF-8 or malformed line instead of skipping and counting it")
 
