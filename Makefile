@@ -17,11 +17,11 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
 
-setup: $(STAMP)  ## create .venv and install wobert with its pinned stack (idempotent)
+setup: $(STAMP)  ## create .venv and install wobert with its pinned stack, HF export and tests (idempotent)
 
 $(STAMP): setup.py wobert/_wordcut.c
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[train,hf,test]'
 	# bert4keras pins keras<=2.3.1 in its metadata; it runs on tf-keras, so no deps.
 	$(PY) -m pip install --quiet --no-deps $(BERT4KERAS)
 	@touch $@
