@@ -34,6 +34,7 @@ from wobert import records
 from wobert.backend import adamw, keras, learning_rate_at, set_seed, tf
 from wobert.cli import UserError
 from wobert.jsonfile import read_json, write_json
+from wobert.layouts import config_file
 from wobert.model import (
     ARCHITECTURE, DROPOUT, MLMModel, Vocabulary, build_mlm_model, check_bert_config,
     export_bert, init_config, init_from_bert, mlm_loss, read_vocabulary, replace_dir,
@@ -400,7 +401,7 @@ def model_config(config: PretrainConfig, vocab: Vocabulary, maxlen: int | None) 
     """The BERT config the run trains (from the init model when there is one), checked."""
     if config.init:
         model, _ = init_config(config.init, config.model)
-        where = f"{Path(config.init) / 'bert_config.json'}"
+        where = str(config_file(config.init))
     else:
         model, where = dict(config.model), "model config"
     return check_bert_config({**model, "vocab_size": vocab.size}, maxlen=maxlen, where=where)
@@ -549,7 +550,8 @@ def add_cli(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="run directory")
     parser.add_argument("--vocab", help="vocabulary directory (default: the config's, else DATA/vocab, "
                         "the copy the records keep)")
-    parser.add_argument("--init", help="BERT directory to initialise from (overrides the config's)")
+    parser.add_argument("--init", help="BERT directory to initialise from, Google or Hugging Face layout "
+                        "(overrides the config's)")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the newest checkpoint in OUT (start afresh if there is none)")
     parser.add_argument("--mixed-precision", action="store_true",
