@@ -1,7 +1,9 @@
-"""Finetune a pretrained BERT (a wobert export or any Google-format checkpoint) on a task.
+"""Finetune a pretrained BERT (a wobert export, any Google-format checkpoint or a Hugging Face
+BERT directory) on a task.
 
 ``load_pretrained`` reads a model directory (bert_config.json, vocab.txt, bert_model.ckpt*,
-and tokenizer_config.json for a word model) and refuses a vocab that does not match the model.
+or the Hugging Face layout: config.json, vocab.txt, model.safetensors; tokenizer_config.json
+for a word model) and refuses a vocab that does not match the model.
 ``encode_task`` tokenizes every split once (``encode_batch``); ``finetune`` trains a pooled or
 [CLS] softmax classifier with AdamW, evaluates on dev, stops early, keeps the best weights in
 memory, predicts the test file and writes ``result.json``. Batches group examples of similar
@@ -47,7 +49,7 @@ class FinetuneConfig:
     max_train: int | None = None  # use only the first N training examples
     max_dev: int | None = None  # use only the first N dev examples
     predict_test: bool = True
-    save_model: bool = False  # also write the best weights to OUT/best_model.weights.h5
+    save_model: bool = False  # also write the best model to OUT/model/ (see wobert.classifier)
 
     def __post_init__(self) -> None:
         if min(self.epochs, self.batch_size, self.eval_batch_size, self.patience) < 1 or self.maxlen < 2:
@@ -339,7 +341,10 @@ def finetune(
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         if config.save_model:
-            classifier.save_weights(str(out / "best_model.weights.h5"))
+            from wobert.classifier import ClassifierInfo, save_classifier  # it builds on this module
+
+            info = ClassifierInfo(tuple(data.labels), config.pooling, data.spec.name)
+            result["saved_model"] = str(save_classifier(classifier, model, info, out / "model"))
         write_json(out / "result.json", result)
     return result
 
@@ -404,12 +409,14 @@ def config_from_args(args: argparse.Namespace, **overrides: Any) -> FinetuneConf
 
 def add_cli(parser: argparse.ArgumentParser) -> None:
     parser.description = (
-        "Finetune a pretrained model (a `wobert pretrain` export or any Google-format BERT "
-        "checkpoint directory) on a CLUE task or on your own JSONL/TSV files. Writes "
-        "result.json (dev accuracy, macro-F1, examples/s, tokens per example) and "
+        "Finetune a pretrained model (a `wobert pretrain` export, any Google-format BERT "
+        "checkpoint directory or a Hugging Face BERT directory) on a CLUE task or on your own "
+        "JSONL/TSV files. Writes result.json (dev accuracy, macro-F1, examples/s, tokens per example) and "
         "<task>_predict.json for an unlabelled test file."
     )
-    parser.add_argument("--model", required=True, help="model directory (bert_config.json, vocab.txt, bert_model.ckpt)")
+    parser.add_argument("--model", required=True,
+                        help="model directory: Google layout (bert_config.json, vocab.txt, bert_model.ckpt) "
+                             "or Hugging Face (config.json, vocab.txt, model.safetensors)")
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--task", default="custom",
                         help=f"{', '.join(TASKS)} or custom (your files, named by --train/--dev/--test "
@@ -426,7 +433,8 @@ def add_cli(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=FinetuneConfig.seed, help="default %(default)s")
     parser.add_argument("--no-test", action="store_true", help="do not predict the test file")
     parser.add_argument("--save-model", action="store_true",
-                        help="write the best weights to OUT/best_model.weights.h5")
+                        help="write the best model to OUT/model/ (BERT, classifier and labels), "
+                             "which `wobert export` turns into a Hugging Face or ONNX model")
     add_config_options(parser)
 
 
