@@ -19,6 +19,7 @@ COMMANDS = {
     "pretrain": ("wobert.pretrain", "MLM pretraining, resume, export to the BERT layout"),
     "finetune": ("wobert.finetune", "finetune a pretrained model on a CLUE task or your JSONL"),
     "compare": ("wobert.compare", "compare a word model with a char model on tasks"),
+    "export": ("wobert.export", "export a model for transformers (Hugging Face) or ONNX Runtime"),
     "demo": ("wobert.demo", "the whole pipeline on the embedded default data"),
 }
 
