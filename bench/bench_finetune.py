@@ -48,7 +48,8 @@ def word_tokenizer(base_vocab: Path, word_vocab: str | None) -> Tokenizer:
 def interleaved_seconds(models: dict[str, tuple[Any, Encoded]], batch_size: int,
                         repeat: int) -> dict[str, float]:
     """Forward time of each model over its split: batch i of every model in turn, the fastest
-    of ``repeat`` rounds per batch, summed."""
+    of ``repeat`` rounds per batch, summed. A model is ``fn(token_ids, segment_ids)`` returning
+    an array (or a tensor), with its encoded split."""
     batches = {k: length_batches(enc.lengths, batch_size) for k, (_, enc) in models.items()}
     inputs = {k: [batch_inputs(enc, b) for b in batches[k]] for k, (_, enc) in models.items()}
     best = {k: np.full(len(b), np.inf) for k, b in batches.items()}
@@ -59,7 +60,7 @@ def interleaved_seconds(models: dict[str, tuple[Any, Encoded]], batch_size: int,
             for kind, (fn, _) in models.items():
                 if i < len(inputs[kind]):
                     tick = time.perf_counter()
-                    fn(*inputs[kind][i]).numpy()
+                    np.asarray(fn(*inputs[kind][i]))
                     best[kind][i] = min(best[kind][i], time.perf_counter() - tick)
     return {k: float(v.sum()) for k, v in best.items()}
 

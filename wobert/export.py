@@ -18,6 +18,7 @@ import argparse
 import os
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -144,7 +145,9 @@ def export_onnx(model_dir: str | os.PathLike, out_dir: str | os.PathLike) -> Pat
         positions = model.config.max_position_embeddings
         axes = {0: torch.export.Dim("batch"), 1: torch.export.Dim("sequence", max=positions)}
         outputs = ["last_hidden_state", "pooler_output"] if architecture == "BertModel" else ["logits"]
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=FutureWarning)  # from torch.export internals
+            warnings.filterwarnings("ignore", message=".*shares the same shape constraints")  # one axis, 3 inputs
             torch.onnx.export(model, (), str(tmp / ONNX_FILE), kwargs=example, input_names=list(ONNX_INPUTS),
                               output_names=outputs, dynamic_shapes={name: axes for name in ONNX_INPUTS},
                               dynamo=True, external_data=False, verbose=False)
