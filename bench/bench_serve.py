@@ -11,22 +11,16 @@ batch counts. ONNX Runtime's predicted labels are checked against TensorFlow's o
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench_finetune import TARGET, interleaved_seconds, word_tokenizer
-from wobert.backend import np, set_seed
+from bench_finetune import TARGET, bench_args, header, interleaved_seconds, random_classifier, tnews_setup
+from wobert.backend import np
 from wobert.classifier import ClassifierInfo, save_classifier
 from wobert.export import ONNX_FILE, export_onnx
-from wobert.finetune import (
-    Encoded, PretrainedModel, batch_inputs, build_classifier, encode_split, length_batches,
-    make_predict_fn, predict,
-)
-from wobert.tasks import load_task
-from wobert.tokenizer import BaseTokenizer, CharTokenizer
+from wobert.finetune import Encoded, batch_inputs, encode_split, length_batches, make_predict_fn, predict
 
 
 def onnx_runner(path: Path) -> Any:
@@ -52,34 +46,16 @@ def labels_of(run: Any, encoded: Encoded, batch_size: int) -> np.ndarray:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="../shared/data", help="shared data directory (clue/tnews, bert-base-chinese)")
-    parser.add_argument("--word-vocab", help="word vocabulary directory (default: build WoBERT's recipe)")
-    parser.add_argument("--layers", type=int, default=4)
-    parser.add_argument("--hidden", type=int, default=256)
-    parser.add_argument("--maxlen", type=int, default=64)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--repeat", type=int, default=3, help="alternating runs per model; the fastest counts")
-    args = parser.parse_args()
-    base_vocab = Path(args.data, "bert-base-chinese", "vocab.txt")
-    if not base_vocab.is_file() or not Path(args.data, "clue", "tnews", "dev.json").is_file():
-        print(f"bench_serve: {base_vocab} or clue/tnews/dev.json under {args.data} is missing; "
-              "nothing to measure", file=sys.stderr)
+    args = bench_args(__doc__.splitlines()[0])
+    setup = tnews_setup(args, "bench_serve")
+    if setup is None:
         return 2
-    data = load_task("tnews", args.data)
-    config = dict(hidden_size=args.hidden, num_hidden_layers=args.layers,
-                  num_attention_heads=max(1, args.hidden // 64), intermediate_size=4 * args.hidden,
-                  hidden_act="gelu", max_position_embeddings=512, type_vocab_size=2)
-    tokenizers: dict[str, BaseTokenizer] = {
-        "char": CharTokenizer(base_vocab), "word": word_tokenizer(base_vocab, args.word_vocab)}
+    data, config, tokenizers = setup
     models, encoded, agree = {}, {}, {}
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         for kind, tokenizer in tokenizers.items():
             encoded[kind] = encode_split(tokenizer, data.dev, args.maxlen, data)
-            set_seed(0)
-            model = PretrainedModel(Path("(random)"), dict(config, vocab_size=tokenizer.vocab_size),
-                                    None, tokenizer, kind)
-            classifier = build_classifier(model, len(data.labels))
+            model, classifier = random_classifier(config, tokenizer, kind, len(data.labels))
             saved = save_classifier(classifier, model, ClassifierInfo(tuple(data.labels), task="tnews"),
                                     Path(tmp, kind, "model"))
             onnx = onnx_runner(export_onnx(saved, Path(tmp, kind, "onnx")) / ONNX_FILE)
@@ -90,8 +66,7 @@ def main() -> int:
     seconds = interleaved_seconds(models, args.batch_size, args.repeat)
 
     n = len(data.dev)
-    print(f"TNEWS dev: {n} examples; BERT {args.layers} layers, hidden {args.hidden}, maxlen {args.maxlen}, "
-          f"batch {args.batch_size} (length-bucketed), random weights; per batch the best of {args.repeat}\n")
+    print(header(args, n))
     print("| model | vocab | tokens/example | TF ex/s | ONNX Runtime ex/s | ONNX vs TF | ONNX labels = TF's |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for kind, tokenizer in tokenizers.items():
