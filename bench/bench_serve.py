@@ -24,10 +24,13 @@ from wobert.finetune import Encoded, batch_inputs, encode_split, length_batches,
 
 
 def onnx_runner(path: Path) -> Any:
-    """``run(token_ids, segment_ids) -> logits`` of an exported model in ONNX Runtime (CPU)."""
+    """``run(token_ids, segment_ids) -> logits`` of an exported model in ONNX Runtime (CPU; its
+    threads do not spin while they wait, which costs more than it saves on a shared machine)."""
     import onnxruntime as ort
 
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def run(tokens: np.ndarray, segments: np.ndarray) -> np.ndarray:
         return session.run(None, {"input_ids": tokens.astype(np.int64),
