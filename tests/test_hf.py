@@ -29,7 +29,7 @@ from wobert.model import build_mlm_model, export_bert, read_vocabulary  # noqa: 
 from wobert.pretrain import PretrainConfig, train  # noqa: E402
 from wobert.tokenizer import SPECIAL_TOKENS, Tokenizer, load_tokenizer  # noqa: E402
 
-CHARS = "这个东西真的非常我觉得还是有点好坏今天天气不错北京是中国首都公园散步吧自然语言处理，。！"
+CHARS = "这个东西真的非常我觉得还是有点好坏今天天气不错北京是中国首都公园散步吧自然语言处理，。！,!"
 WORDS = ["东西", "真的", "非常", "觉得", "还是", "有点", "今天", "天气", "不错", "北京", "中国", "首都",
          "公园", "散步", "自然语言", "处理", "真的好", "hello", "world", "cafe", "##s"]
 TEXTS = ["我觉得这个东西真的好", "今天天气不错，我们去公园散步吧！", "北京是中国的首都", "Hello worlds, café!",
