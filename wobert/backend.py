@@ -158,6 +158,10 @@ def adamw(
 # ---------------------------------------------------------------------------------------
 
 
+#: a TF checkpoint prefix, or Google BERT variable names -> arrays (bert4keras loads a dict too)
+Checkpoint = str | os.PathLike | dict[str, np.ndarray]
+
+
 class CheckpointMismatch(UserError):
     """A checkpoint does not fit the model (missing variable or wrong shape), or is damaged."""
 
@@ -196,14 +200,20 @@ def _checkpoint_values(transformer: Any) -> dict[str, np.ndarray]:
     return values
 
 
-def save_bert_checkpoint(transformer: Any, prefix: str | os.PathLike) -> str:
-    """Write a bert4keras Transformer's weights as a Google BERT TF checkpoint (eager-safe).
+def save_bert_checkpoint(transformer: Any, prefix: str | os.PathLike,
+                         extra: Mapping[str, np.ndarray] | None = None) -> str:
+    """Write a bert4keras Transformer's weights as a Google BERT TF checkpoint (eager-safe),
+    with the variables of ``extra`` (e.g. a classifier's ``output_weights``) beside them.
 
     ``prefix`` is e.g. ``DIR/bert_model.ckpt``; a ``checkpoint`` state file is written beside
     it so ``tf.train.latest_checkpoint(DIR)`` finds it.
     """
+    return write_checkpoint(prefix, {**_checkpoint_values(transformer), **(extra or {})})
+
+
+def write_checkpoint(prefix: str | os.PathLike, values: Mapping[str, np.ndarray]) -> str:
+    """Write name -> array as a TF checkpoint at ``prefix``, and its ``checkpoint`` state file."""
     prefix = str(prefix)
-    values = _checkpoint_values(transformer)
     names = sorted(values)
     Path(prefix).parent.mkdir(parents=True, exist_ok=True)
     tf.raw_ops.SaveV2(
@@ -221,13 +231,27 @@ def save_bert_checkpoint(transformer: Any, prefix: str | os.PathLike) -> str:
     return prefix
 
 
-def check_bert_checkpoint(transformer: Any, checkpoint: str | os.PathLike) -> None:
-    """Raise ``CheckpointMismatch`` naming the variable if ``checkpoint`` does not fit."""
-    checkpoint = str(checkpoint)
-    try:
-        stored = dict(tf.train.list_variables(checkpoint))
-    except (tf.errors.OpError, ValueError) as err:
-        raise CheckpointMismatch(f"cannot read checkpoint {checkpoint!r}: {first_line(err)}") from None
+def read_checkpoint(checkpoint: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Every variable of a TF checkpoint, name -> array."""
+    reader = tf.train.load_checkpoint(str(checkpoint))
+    return {name: reader.get_tensor(name) for name in sorted(reader.get_variable_to_shape_map())}
+
+
+def check_bert_checkpoint(transformer: Any, checkpoint: Checkpoint) -> None:
+    """Raise ``CheckpointMismatch`` naming the variable if ``checkpoint`` does not fit.
+
+    ``checkpoint``: a TF checkpoint prefix, or Google BERT names -> arrays (weights read from
+    another layout; their ``source`` attribute, if any, names them in messages).
+    """
+    if isinstance(checkpoint, Mapping):
+        stored = {name: list(np.shape(value)) for name, value in checkpoint.items()}
+        checkpoint = str(getattr(checkpoint, "source", "weights"))
+    else:
+        checkpoint = str(checkpoint)
+        try:
+            stored = dict(tf.train.list_variables(checkpoint))
+        except (tf.errors.OpError, ValueError) as err:
+            raise CheckpointMismatch(f"cannot read checkpoint {checkpoint!r}: {first_line(err)}") from None
     expected = _checkpoint_values(transformer)
     problems = []
     for name, value in expected.items():
@@ -266,7 +290,7 @@ def _expected_vocab_rows(transformer: Any, stored_rows: int) -> int:
 
 def build_bert(
     config: Mapping[str, Any] | str | os.PathLike,
-    checkpoint: str | os.PathLike | None = None,
+    checkpoint: Checkpoint | None = None,
     *,
     with_mlm: bool = False,
     with_pool: bool = False,
@@ -277,8 +301,9 @@ def build_bert(
 ) -> Any:
     """Build a bert4keras Transformer (``return_keras_model=False``); its ``.model`` is Keras.
 
-    ``config`` is a ``bert_config.json`` path or a dict of the same keys. A checkpoint that
-    does not fit raises ``CheckpointMismatch`` before any weight is loaded.
+    ``config`` is a ``bert_config.json`` path or a dict of the same keys; ``checkpoint`` a TF
+    checkpoint prefix or a dict of Google BERT names -> arrays. A checkpoint that does not fit
+    raises ``CheckpointMismatch`` before any weight is loaded.
     """
     if not isinstance(config, Mapping):
         config = read_bert_config(config)
@@ -295,8 +320,10 @@ def build_bert(
     )
     if checkpoint is not None:
         check_bert_checkpoint(transformer, checkpoint)
-        check_checkpoint_data(checkpoint)
-        transformer.load_weights_from_checkpoint(str(checkpoint))
+        if not isinstance(checkpoint, dict):
+            check_checkpoint_data(checkpoint)
+        transformer.load_weights_from_checkpoint(
+            checkpoint if isinstance(checkpoint, dict) else str(checkpoint))
     return transformer
 
 
@@ -321,6 +348,6 @@ __all__ = [
     "tf", "keras", "K", "np", "BERT", "build_transformer_model", "build_bert", "load_vocab",
     "Bert4kerasTokenizer", "optimizers", "adamw", "linear_schedule", "piecewise_linear",
     "save_bert_checkpoint", "check_bert_checkpoint", "check_checkpoint_data", "CheckpointMismatch",
-    "first_line",
+    "Checkpoint", "write_checkpoint", "read_checkpoint", "first_line",
     "read_bert_config", "set_seed", "BERT4KERAS_INSTALL", "NO_DECAY",
 ]

@@ -30,6 +30,7 @@ COMMANDS = {
     "pretrain": ("wobert.commands.pretrain", "MLM pretraining, resume, export to the BERT layout"),
     "finetune": ("wobert.commands.finetune", "finetune a pretrained model on a CLUE task or your JSONL"),
     "compare": ("wobert.commands.compare", "compare a word model with a char model on tasks"),
+    "export": ("wobert.commands.export", "export a model for transformers (Hugging Face) or ONNX Runtime"),
     "demo": ("wobert.demo", "the whole pipeline on the embedded default data"),
 }
 INTERRUPTED = 130

@@ -1,7 +1,9 @@
-"""Finetune a pretrained BERT (a wobert export or any Google-format checkpoint) on a task.
+"""Finetune a pretrained BERT (a wobert export, any Google-format checkpoint or a Hugging Face
+BERT directory) on a task.
 
 ``load_pretrained`` reads a model directory (bert_config.json, vocab.txt, bert_model.ckpt*,
-and tokenizer_config.json for a word model) and refuses a vocab that does not match the model.
+or the Hugging Face layout: config.json, vocab.txt, model.safetensors; tokenizer_config.json
+for a word model) and refuses a vocab that does not match the model.
 ``encode_task`` tokenizes every split once (``encode_batch``); ``finetune`` trains a pooled or
 [CLS] softmax classifier with AdamW, evaluates on dev, stops early, keeps the best weights in
 memory, predicts the test file and writes ``result.json``. Batches group examples of similar
@@ -342,7 +344,10 @@ def finetune(
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         if config.save_model:
-            classifier.save_weights(str(out / "best_model.weights.h5"))
+            from wobert.classifier import ClassifierInfo, save_classifier  # it builds on this module
+
+            info = ClassifierInfo(tuple(data.labels), config.pooling, data.spec.name)
+            result["saved_model"] = str(save_classifier(classifier, model, info, out / "model"))
         write_json(out / "result.json", result)
     return result
 

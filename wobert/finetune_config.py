@@ -28,7 +28,7 @@ class FinetuneConfig:
     max_train: int | None = None  # use only the first N training examples (None: all)
     max_dev: int | None = None  # use only the first N dev examples (None: all)
     predict_test: bool = True
-    save_model: bool = False  # also write the best weights to OUT/best_model.weights.h5
+    save_model: bool = False  # also write the best model to OUT/model/ (see wobert.classifier)
     lazy_adam: bool = True  # update only the embedding rows a batch uses (lazy Adam)
     jit_compile: bool = False  # forward and backward passes compiled by XLA (per batch shape)
 

@@ -7,7 +7,8 @@ at ``masked_positions``: it returns ``[B, P, V]`` logits instead of ``[B, L, V]`
 probabilities, so the vocabulary-sized matmul costs ``P / L`` of WoBERT's full-position head.
 The Transformer keeps the complete network (pooler included) for the BERT-format export.
 
-Initialisation: from scratch, from any Google-format BERT directory (same vocabulary, or a
+Initialisation: from scratch, from any BERT directory in the Google or the Hugging Face layout
+(``wobert.layouts``; same vocabulary, or a
 word vocabulary built on its characters: ``keep_tokens`` + ``compound_tokens`` make each new
 word's embedding and MLM output bias the mean over its characters), or from our own
 training checkpoint (see ``wobert.pretrain``).
@@ -20,10 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from wobert.backend import BERT, build_bert, keras, read_bert_config, save_bert_checkpoint, tf
+from wobert.backend import BERT, Checkpoint, build_bert, keras, read_bert_config, save_bert_checkpoint, tf
 from wobert.errors import UserError
 from wobert.files import replace_dir
 from wobert.jsonfile import read_json, write_json
+from wobert.layouts import HF, config_file, detect_layout, read_hf_checkpoint
 from wobert.records import sha256_file
 from wobert.tokenizer import CONFIG_FILE, VOCAB_FILE, read_vocab
 
@@ -194,12 +196,13 @@ def gathered_mlm_model(transformer: Any) -> keras.Model:
 
 def build_mlm_model(
     config: Mapping[str, Any],
-    checkpoint: str | os.PathLike | None = None,
+    checkpoint: Checkpoint | None = None,
     *,
     keep_tokens: Sequence[int] | None = None,
     compound_tokens: Sequence[Sequence[int]] | None = None,
 ) -> MLMModel:
-    """Build BERT with MLM head and pooler, optionally loading a Google BERT checkpoint.
+    """Build BERT with MLM head and pooler, optionally loading a checkpoint (a Google BERT
+    prefix, or Google-named weights).
 
     With ``keep_tokens``/``compound_tokens`` the vocabulary is re-shaped while loading, and
     ``config["vocab_size"]`` becomes the new size.
@@ -236,11 +239,13 @@ def mlm_loss(
 # ---------------------------------------------------------------------------------------
 
 
-def find_bert_checkpoint(model_dir: str | os.PathLike) -> tuple[dict[str, Any], str]:
-    """The ``bert_config.json`` and checkpoint prefix of a Google-format BERT directory."""
+def find_bert_checkpoint(model_dir: str | os.PathLike) -> tuple[dict[str, Any], Checkpoint]:
+    """The BERT config and checkpoint of a model directory: the ``bert_config.json`` and
+    checkpoint prefix of the Google layout, or the config and Google-named weights read from a
+    Hugging Face directory (``config.json`` + ``model.safetensors``)."""
     model_dir = Path(model_dir)
-    if not model_dir.is_dir():
-        raise FileNotFoundError(f"BERT model directory not found: {model_dir}")
+    if detect_layout(model_dir) == HF:
+        return read_hf_checkpoint(model_dir)
     config = read_bert_config(model_dir / "bert_config.json")
     checkpoint = tf.train.latest_checkpoint(str(model_dir))
     if checkpoint is None and (model_dir / "bert_model.ckpt.index").is_file():
@@ -252,11 +257,11 @@ def find_bert_checkpoint(model_dir: str | os.PathLike) -> tuple[dict[str, Any], 
 
 def init_config(
     model_dir: str | os.PathLike, overrides: Mapping[str, Any] | None = None
-) -> tuple[dict[str, Any], str]:
+) -> tuple[dict[str, Any], Checkpoint]:
     """The config and checkpoint of a BERT directory to start from, with the dropout rates of
     ``overrides``; architecture keys in ``overrides`` must agree with the model's."""
     config, checkpoint = find_bert_checkpoint(model_dir)
-    where = Path(model_dir) / "bert_config.json"
+    where = config_file(model_dir)
     for key, value in (overrides or {}).items():
         if key in ARCHITECTURE and config.get(key) != value:
             raise UserError(
@@ -279,7 +284,7 @@ def init_from_bert(
     ``overrides``: see :func:`init_config`.
     """
     config, checkpoint = init_config(model_dir, overrides)
-    where = f"{Path(model_dir) / 'bert_config.json'}"
+    where = config_file(model_dir)
     base = read_vocabulary(model_dir)
     if config["vocab_size"] != base.size:
         raise UserError(f"{where}: vocab_size {config['vocab_size']} but vocab.txt has {base.size} tokens")

@@ -42,6 +42,7 @@ from wobert.checks import check_field_types, check_output_dir
 from wobert.errors import UserError
 from wobert.files import replace_dir
 from wobert.jsonfile import read_json, write_json
+from wobert.layouts import config_file
 from wobert.model import (
     ARCHITECTURE, DROPOUT, MLMModel, Vocabulary, build_mlm_model, check_bert_config,
     export_bert, init_config, init_from_bert, mlm_loss, read_vocabulary,
@@ -629,7 +630,7 @@ def model_config(config: PretrainConfig, vocab: Vocabulary, maxlen: int | None) 
     """The BERT config the run trains (from the init model when there is one), checked."""
     if config.init:
         model, _ = init_config(config.init, config.model)
-        where = f"{Path(config.init) / 'bert_config.json'}"
+        where = str(config_file(config.init))
     else:
         model, where = dict(config.model), "model config"
     return check_bert_config({**model, "vocab_size": vocab.size}, maxlen=maxlen, where=where)

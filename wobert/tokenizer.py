@@ -44,6 +44,9 @@ from wobert.segment import UserWord, check_user_words, get_segmenter
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 PAD, UNK, CLS, SEP, MASK = SPECIAL_TOKENS
+#: the special tokens under transformers' names (special_tokens_map.json)
+SPECIAL_TOKENS_MAP = {"pad_token": PAD, "unk_token": UNK, "cls_token": CLS, "sep_token": SEP,
+                      "mask_token": MASK}
 VOCAB_FILE = "vocab.txt"
 CONFIG_FILE = "tokenizer_config.json"
 #: bert4keras's ``word_maxlen``: a longer word is one ``[UNK]``.
@@ -310,6 +313,29 @@ def _with_ends(body: Sequence, start: Sequence, end: Sequence, length: int | Non
     return whole + end
 
 
+def join_tokens(tokens: Sequence[str]) -> str:
+    """Tokens joined into readable text as bert4keras's ``decode`` joins them: ``##`` pieces
+    glued on, no space around CJK characters, none after CJK punctuation."""
+    text = ""
+    for i, token in enumerate(tokens):
+        if token[:2] == "##":
+            text += token[2:]
+        elif len(token) == 1 and is_cjk(token):
+            text += token
+        elif len(token) == 1 and _is_punctuation(token):
+            text += token + " "
+        elif i > 0 and text and is_cjk(text[-1]):
+            text += token
+        else:
+            text += " " + token
+    text = re.sub(" +", " ", text)
+    text = re.sub("' (re|m|s|t|ve|d|ll) ", "'\\1 ", text)
+    glued = "|".join(map(re.escape, _CJK_PUNCTUATION + "+-/={(<["))
+    text = re.sub(f"({glued}) ", "\\1", text)
+    text = re.sub(r"(\d\.) (\d)", "\\1\\2", text)
+    return text.strip()
+
+
 class _Cache(dict):
     """key -> ``compute(key)``, computed on first use and kept until PIECE_CACHE_SIZE keys are
     (then the cache starts again)."""
@@ -436,25 +462,7 @@ class BaseTokenizer:
 
     def decode(self, ids: Iterable[int]) -> str:
         """Readable text: bert4keras's ``decode`` (special tokens dropped, ``##`` joined)."""
-        tokens = [t for t in map(self.id_to_token, ids) if not (t[:1] == "[" and t[-1:] == "]")]
-        text = ""
-        for i, token in enumerate(tokens):
-            if token[:2] == "##":
-                text += token[2:]
-            elif len(token) == 1 and is_cjk(token):
-                text += token
-            elif len(token) == 1 and _is_punctuation(token):
-                text += token + " "
-            elif i > 0 and text and is_cjk(text[-1]):
-                text += token
-            else:
-                text += " " + token
-        text = re.sub(" +", " ", text)
-        text = re.sub("' (re|m|s|t|ve|d|ll) ", "'\\1 ", text)
-        glued = "|".join(map(re.escape, _CJK_PUNCTUATION + "+-/={(<["))
-        text = re.sub(f"({glued}) ", "\\1", text)
-        text = re.sub(r"(\d\.) (\d)", "\\1\\2", text)
-        return text.strip()
+        return join_tokens([t for t in map(self.id_to_token, ids) if not (t[:1] == "[" and t[-1:] == "]")])
 
     def save(self, directory: str | os.PathLike) -> Path:
         """Write ``vocab.txt`` and ``tokenizer_config.json`` into ``directory``."""
@@ -575,17 +583,18 @@ _LEVELS = {"word": Tokenizer, "char": CharTokenizer}
 
 
 def load_tokenizer(vocab: str | Path) -> BaseTokenizer:
-    """The tokenizer saved in a vocabulary or model directory (``tokenizer_config.json``), else
-    BERT's char tokenizer of the ``vocab.txt`` (a file, or a directory holding one, such as a
-    Google BERT checkpoint directory)."""
+    """The tokenizer saved in a vocabulary or model directory (``tokenizer_config.json`` with a
+    ``level``), else BERT's char tokenizer of the ``vocab.txt`` (a file, or a directory holding
+    one: a Google BERT directory, or a Hugging Face one, whose ``do_lower_case`` it keeps)."""
     path = Path(vocab)
-    if (path / CONFIG_FILE).is_file():
+    config = _read_config(path) if path.is_dir() else {}
+    if "level" in config:
         return BaseTokenizer.load(path)
     if path.is_dir():
         path = path / VOCAB_FILE
     if not path.is_file():
         raise FileNotFoundError(f"vocabulary not found: {path}")
-    return CharTokenizer(path)
+    return CharTokenizer(path, do_lower_case=config.get("do_lower_case", True))
 
 
 # ---------------------------------------------------------------------------------------

@@ -58,12 +58,15 @@ def config_from_args(args: argparse.Namespace, **overrides: Any) -> FinetuneConf
 
 def add_cli(parser: argparse.ArgumentParser) -> None:
     parser.description = (
-        "Finetune a pretrained model (a `wobert pretrain` export or any Google-format BERT "
-        "checkpoint directory) on a CLUE task or on your own JSONL/TSV files. Writes "
+        "Finetune a pretrained model (a `wobert pretrain` export, any Google-format BERT "
+        "checkpoint directory or a Hugging Face BERT directory) on a CLUE task or on your own "
+        "JSONL/TSV files. Writes "
         "result.json (dev accuracy, macro-F1, examples/s, tokens per example) and "
         "<task>_predict.json for an unlabelled test file."
     )
-    parser.add_argument("--model", required=True, help="model directory (bert_config.json, vocab.txt, bert_model.ckpt)")
+    parser.add_argument("--model", required=True,
+                        help="model directory: Google layout (bert_config.json, vocab.txt, bert_model.ckpt) "
+                             "or Hugging Face (config.json, vocab.txt, model.safetensors)")
     parser.add_argument("--out", required=True, type=output_dir, help="output directory")
     parser.add_argument("--task", default="custom",
                         help=f"{', '.join(TASKS)} or custom (your files, named by --train/--dev/--test "
@@ -80,7 +83,8 @@ def add_cli(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=FinetuneConfig.seed, help="default %(default)s")
     parser.add_argument("--no-test", action="store_true", help="do not predict the test file")
     parser.add_argument("--save-model", action="store_true",
-                        help="write the best weights to OUT/best_model.weights.h5")
+                        help="write the best model to OUT/model/ (BERT, classifier and labels), "
+                             "which `wobert export` turns into a Hugging Face or ONNX model")
     add_config_options(parser)
 
 

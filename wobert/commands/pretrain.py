@@ -26,7 +26,8 @@ def add_cli(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=output_dir, help="run directory")
     parser.add_argument("--vocab", help="vocabulary directory (default: the config's, else DATA/vocab, "
                         "the copy the records keep)")
-    parser.add_argument("--init", help="BERT directory to initialise from (overrides the config's)")
+    parser.add_argument("--init", help="BERT directory to initialise from, Google or Hugging Face layout "
+                        "(overrides the config's)")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the newest complete checkpoint in OUT (start afresh if "
                         "there is none); a damaged one is skipped, saying so")
