@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wobert.backend import adamw, build_bert, keras, set_seed, tf
+from test_backend import batch, mlm_model
+from wobert.backend import adamw, keras, tf
 from wobert.optimization import (
     AdamW, GradientAccumulator, LossScale, clip_scale, combine_rows, global_norm,
 )
@@ -121,21 +122,6 @@ def test_loss_scale_halves_on_overflow_and_grows_after_good_steps():
 # ---------------------------------------------------------------------------------------
 # Accumulation on a tiny BERT
 # ---------------------------------------------------------------------------------------
-
-CONFIG = dict(vocab_size=40, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-              intermediate_size=64, hidden_act="gelu", max_position_embeddings=32, type_vocab_size=2,
-              hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-
-
-def batch(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    tokens = np.random.RandomState(seed).randint(5, CONFIG["vocab_size"], (n, 12))
-    return tokens, np.zeros_like(tokens)
-
-
-def mlm_model(seed: int = 0) -> keras.Model:
-    set_seed(seed)
-    return build_bert(CONFIG, with_mlm=True).model
-
 
 def train(model: keras.Model, micro_batches: list, steps: int, accumulate: int) -> list[float]:
     """``steps`` optimizer steps over ``accumulate`` micro-batches each (as wobert.pretrain
