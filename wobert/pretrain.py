@@ -36,13 +36,14 @@ from typing import Any, Callable, Iterator, Mapping, Protocol
 
 from tqdm import tqdm
 
-from wobert import records
 from wobert.backend import first_line, keras, set_seed, tf
 from wobert.checks import check_field_types, check_output_dir
 from wobert.errors import UserError
-from wobert.files import replace_dir
+from wobert.dataset import make_dataset
+from wobert.files import replace_dir, sha256_file
 from wobert.jsonfile import read_json, write_json
 from wobert.layouts import config_file
+from wobert.manifest import VOCAB_SUBDIR, Manifest, check_records
 from wobert.model import (
     ARCHITECTURE, DROPOUT, MLMModel, Vocabulary, build_mlm_model, check_bert_config,
     export_bert, init_config, init_from_bert, mlm_loss, read_vocabulary,
@@ -118,9 +119,9 @@ def load_config(path: str | os.PathLike, **overrides: Any) -> PretrainConfig:
 
 
 class DataSource(Protocol):
-    """Pretraining batches (the dicts of ``wobert.records.make_dataset``) and their manifest."""
+    """Pretraining batches (the dicts of ``wobert.dataset.make_dataset``) and their manifest."""
 
-    manifest: Mapping[str, Any]
+    manifest: Manifest
 
     def dataset(self, batch_size: int, *, seed: int, shuffle: bool, skip_batches: int,
                 input_context: tf.distribute.InputContext | None) -> tf.data.Dataset:
@@ -138,32 +139,25 @@ class Records:
         self.data_dir = Path(data_dir)
         if not self.data_dir.is_dir():
             raise FileNotFoundError(f"data directory not found: {self.data_dir}")
-        self.manifest = records.read_manifest(self.data_dir)
-        if not self.manifest.get("complete"):
+        self.manifest = Manifest.read(self.data_dir)
+        if not self.manifest.complete:
             raise UserError(f"{self.data_dir}: the records are incomplete; re-run `wobert data build`")
-        if not sum(int(s.get("sequences", 0)) for s in self.manifest.get("shards", [])):
+        if not sum(s.sequences for s in self.manifest.shards):
             raise UserError(f"{self.data_dir}: the records hold no sequences (empty corpus?)")
-        records.check_records(self.data_dir, self.manifest)
+        check_records(self.data_dir, self.manifest)
 
     def dataset(self, batch_size: int, *, seed: int, shuffle: bool, skip_batches: int,
                 input_context: tf.distribute.InputContext | None) -> tf.data.Dataset:
-        return records.make_dataset(self.data_dir, batch_size, shuffle=shuffle, seed=seed,
-                                    repeat=True, input_context=input_context,
-                                    skip_batches=skip_batches)
+        return make_dataset(self.data_dir, batch_size, shuffle=shuffle, seed=seed,
+                            repeat=True, input_context=input_context, skip_batches=skip_batches)
 
     def verify(self) -> None:
-        records.check_records(self.data_dir, self.manifest, full=True)
+        check_records(self.data_dir, self.manifest, full=True)
 
 
-def check_data(manifest: Mapping[str, Any], vocab: Vocabulary) -> None:
+def check_data(manifest: Manifest, vocab: Vocabulary) -> None:
     """The records must have been built with this vocabulary."""
-    size, sha = manifest.get("vocab_size"), manifest.get("vocab_sha256")
-    if size is not None and size != vocab.size:
-        raise UserError(f"the data (manifest.json) was built with a vocab of {size} tokens, "
-                        f"but {vocab.vocab_file} has {vocab.size}")
-    if sha is not None and sha != vocab.sha256:
-        raise UserError(f"the data (manifest.json) was built with another vocab.txt than "
-                        f"{vocab.vocab_file} (sha256 {sha[:12]}... vs {vocab.sha256[:12]}...)")
+    manifest.check_vocabulary(vocab.size, vocab.sha256, vocab.vocab_file)
 
 
 # ---------------------------------------------------------------------------------------
@@ -387,7 +381,7 @@ def stream_of(config: PretrainConfig, replicas: int, pipelines: int) -> dict[str
 
 def file_records(directory: Path) -> dict[str, dict[str, Any]]:
     """Size and sha256 of every file in ``directory`` (what a checkpoint's state.json lists)."""
-    return {p.name: {"bytes": p.stat().st_size, "sha256": records.sha256_file(p)}
+    return {p.name: {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
             for p in sorted(directory.iterdir()) if p.is_file()}
 
 
@@ -406,7 +400,7 @@ def damage(directory: Path, step: int) -> str | None:
             return f"{name} is missing"
         if path.stat().st_size != written["bytes"]:
             return f"{name} has {path.stat().st_size:,} bytes, {written['bytes']:,} were written"
-        if records.sha256_file(path) != written["sha256"]:
+        if sha256_file(path) != written["sha256"]:
             return f"{name} is not what was written (sha256 differs)"
     return None
 
@@ -698,7 +692,7 @@ def train(
     if config.batch_size % replicas:
         raise UserError(f"batch_size {config.batch_size} is not divisible by the {replicas} replicas")
     check_data(data.manifest, vocab)
-    model = model_config(config, vocab, data.manifest.get("maxlen"))
+    model = model_config(config, vocab, data.manifest.maxlen)
     checkpoints = Checkpoints(out_dir / "checkpoints", config.keep_checkpoints, worker)
     latest = checkpoints.latest()
     if latest and not resume:
@@ -720,7 +714,7 @@ def train(
     else:
         keras.utils.set_random_seed(config.seed)
     trainer = Trainer(lambda: build_model(config, vocab, model, from_init=path is None),
-                      config, strategy, mixed_precision, data.manifest.get("maxlen"))
+                      config, strategy, mixed_precision, data.manifest.maxlen)
     saved_input = None
     if path is not None:
         checkpoints.restore(trainer.checkpoint, path)
@@ -802,10 +796,10 @@ def run_steps(trainer: Trainer, inputs: InputStream, data: DataSource, config: P
 
 
 def resolve_vocab(explicit: str | None, config: PretrainConfig, data_dir: Path,
-                  manifest: Mapping[str, Any]) -> Vocabulary:
+                  manifest: Manifest) -> Vocabulary:
     """--vocab, else the config's ``vocab``, else the copy the records keep in DATA/vocab."""
-    copy = data_dir / records.VOCAB_SUBDIR
-    path = explicit or config.vocab or (copy if copy.is_dir() else manifest.get("vocab_dir"))
+    copy = data_dir / VOCAB_SUBDIR
+    path = explicit or config.vocab or (copy if copy.is_dir() else manifest.vocab_dir)
     if not path:
-        raise UserError(f"which vocabulary? {data_dir} has no {records.VOCAB_SUBDIR}/: pass --vocab DIR")
+        raise UserError(f"which vocabulary? {data_dir} has no {VOCAB_SUBDIR}/: pass --vocab DIR")
     return read_vocabulary(path)
