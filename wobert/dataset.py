@@ -6,20 +6,25 @@ epoch, with masks that derive from the seed and the batch's position in the stre
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from wobert.errors import UserError
 from wobert.manifest import Manifest, check_records, read_manifest
 
+if TYPE_CHECKING:  # TensorFlow is imported (through wobert.backend) only when a dataset is made
+    import tensorflow as tf
 
-def _parse_batch(manifest: Manifest) -> Any:
+Features = dict[str, "tf.Tensor"]
+
+
+def _parse_batch(manifest: Manifest) -> Callable[[tf.Tensor], Features]:
     """Serialized records [B] -> padded int32 features and ``length`` [B], in one op."""
     from wobert.backend import tf
 
     names, P, pad = manifest.stored_features(), manifest.max_predictions, manifest.special_ids["pad"]
     features = {name: tf.io.RaggedFeature(tf.int64) for name in ["token_ids"] + names}
 
-    def parse(records: Any) -> dict[str, Any]:
+    def parse(records: tf.Tensor) -> Features:
         x = {k: tf.cast(v, tf.int32) for k, v in tf.io.parse_example(records, features).items()}
         out = {"token_ids": x["token_ids"].to_tensor(pad), "length": x["token_ids"].row_lengths()}
         for name in names:
@@ -29,13 +34,13 @@ def _parse_batch(manifest: Manifest) -> Any:
     return parse
 
 
-def _parse_one(manifest: Manifest) -> Any:
+def _parse_one(manifest: Manifest) -> Callable[[tf.Tensor], Features]:
     """A serialized record -> its int32 features and ``length`` (for bucketing)."""
     from wobert.backend import tf
 
     features = {name: tf.io.RaggedFeature(tf.int64) for name in ["token_ids"] + manifest.stored_features()}
 
-    def parse(record: Any) -> dict[str, Any]:
+    def parse(record: tf.Tensor) -> Features:
         x = {k: tf.cast(v, tf.int32) for k, v in tf.io.parse_single_example(record, features).items()}
         return {**x, "length": tf.shape(x["token_ids"])[0]}
 
@@ -43,7 +48,7 @@ def _parse_one(manifest: Manifest) -> Any:
 
 
 def _features(manifest: Manifest, seed: int, pipelines: int, pipeline: int,
-              parse: Callable[[Any], dict[str, Any]] | None = None) -> Callable[[Any, Any], dict[str, Any]]:
+              parse: Callable[[tf.Tensor], Features] | None = None) -> Callable[[tf.Tensor, Features], Features]:
     """``(batch index, padded batch)`` -> the model's features (``parse`` first, if given).
     Dynamic masks are seeded by ``seed`` and the batch's index across all ``pipelines``."""
     from wobert.backend import tf
@@ -51,7 +56,7 @@ def _features(manifest: Manifest, seed: int, pipelines: int, pipeline: int,
 
     spec = manifest.mask_spec()
 
-    def features(index: Any, x: Any) -> dict[str, Any]:
+    def features(index: tf.Tensor, x: Features | tf.Tensor) -> Features:
         x = parse(x) if parse else x
         if manifest.dynamic:
             seeds = tf.stack([tf.constant(seed, tf.int64), index * pipelines + pipeline])
@@ -65,7 +70,7 @@ def _features(manifest: Manifest, seed: int, pipelines: int, pipeline: int,
 
 
 def _record_stream(files: list[str], shuffle: bool, seed: int, repeat: bool, pipelines: int,
-                   pipeline: int, shuffle_buffer: int) -> Any:
+                   pipeline: int, shuffle_buffer: int) -> tf.data.Dataset:
     """The serialized records of this input pipeline: its shards (or, with fewer shards than
     pipelines, its share of the records), interleaved and shuffled when ``shuffle``."""
     from wobert.backend import tf
@@ -87,8 +92,8 @@ def _record_stream(files: list[str], shuffle: bool, seed: int, repeat: bool, pip
     return ds
 
 
-def _bucket_batches(ds: Any, manifest: Manifest, batch_size: int, buckets: Sequence[int],
-                    drop_remainder: bool) -> Any:
+def _bucket_batches(ds: tf.data.Dataset, manifest: Manifest, batch_size: int, buckets: Sequence[int],
+                    drop_remainder: bool) -> tf.data.Dataset:
     """Parsed records batched by length, each batch padded to its bucket (``maxlen`` is the last)."""
     from wobert.backend import tf
 
@@ -110,12 +115,12 @@ def make_dataset(
     shuffle: bool = True,
     seed: int = 0,
     repeat: bool = True,
-    input_context: Any = None,
+    input_context: tf.distribute.InputContext | None = None,
     buckets: Sequence[int] | None = None,
     skip_batches: int = 0,
     shuffle_buffer: int = 10_000,
     drop_remainder: bool = False,
-) -> Any:
+) -> tf.data.Dataset:
     """Batches of masked sequences from a records directory, as a ``tf.data.Dataset`` of dicts:
 
     ``token_ids``, ``segment_ids`` (int32 [B, L]), ``masked_positions``, ``masked_ids``

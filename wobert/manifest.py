@@ -26,7 +26,7 @@ CONTENT_KEYS = ("maxlen", "masking", "mask_rate", "max_predictions", "dynamic", 
 TOTALS = ("documents", "sequences", "tokens", "predictions")
 
 
-def _checked_keys(cls: type, data: Any, where: str) -> dict[str, Any]:
+def _checked_keys(cls: type, data: object, where: str) -> dict[str, object]:
     """``data`` as the keyword arguments of dataclass ``cls``; other keys raise ``UserError``."""
     if not isinstance(data, dict):
         raise UserError(f"{where}: expected a JSON object, not {type(data).__name__}")
@@ -49,7 +49,7 @@ class InputFile:
         return cls(path=str(path), bytes=path.stat().st_size, sha256=sha256_file(path))
 
     @classmethod
-    def from_json(cls, data: Any, where: str = MANIFEST) -> "InputFile":
+    def from_json(cls, data: object, where: str = MANIFEST) -> "InputFile":
         return cls(**_checked_keys(cls, data, f"{where}: inputs"))
 
     def to_json(self) -> dict[str, Any]:
@@ -71,7 +71,7 @@ class Shard:
     predictions: int
 
     @classmethod
-    def from_json(cls, data: Any, where: str = MANIFEST) -> "Shard":
+    def from_json(cls, data: object, where: str = MANIFEST) -> "Shard":
         return cls(**_checked_keys(cls, data, f"{where}: shards"))
 
     def to_json(self) -> dict[str, Any]:
@@ -114,7 +114,7 @@ class Manifest:
     predictions: int | None = None
 
     @classmethod
-    def from_json(cls, data: Any, where: str = MANIFEST) -> "Manifest":
+    def from_json(cls, data: object, where: str = MANIFEST) -> "Manifest":
         values = dict(_checked_keys(cls, data, where))
         values["inputs"] = [InputFile.from_json(i, where) for i in values.get("inputs", [])]
         values["shards"] = [Shard.from_json(s, where) for s in values.get("shards", [])]
@@ -152,7 +152,7 @@ class Manifest:
 
     # compatibility
 
-    def fingerprint(self) -> dict[str, Any]:
+    def fingerprint(self) -> dict[str, object]:
         """What must match for a directory to be resumed: options, inputs, vocabulary."""
         found = {k: getattr(self, k) for k in CONTENT_KEYS + ("vocab_sha256", "tokenizer_sha256")}
         found["inputs"] = [(i.sha256, i.bytes) for i in self.inputs]

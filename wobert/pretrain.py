@@ -383,7 +383,7 @@ def stream_of(config: PretrainConfig, replicas: int, pipelines: int) -> dict[str
 # ---------------------------------------------------------------------------------------
 
 
-def file_records(directory: Path) -> dict[str, dict[str, Any]]:
+def file_records(directory: Path) -> dict[str, dict[str, int | str]]:
     """Size and sha256 of every file in ``directory`` (what a checkpoint's state.json lists)."""
     return {p.name: {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
             for p in sorted(directory.iterdir()) if p.is_file()}
@@ -411,10 +411,10 @@ class CheckpointState:
     shuffle: bool | None = None
     skipped_steps: int | None = None
     sequences_seen: int | None = None
-    files: dict[str, dict[str, Any]] | None = None  # name -> bytes and sha256 of every other file
+    files: dict[str, dict[str, int | str]] | None = None  # name -> bytes and sha256 of every other file
 
     @classmethod
-    def from_json(cls, data: dict[str, Any], where: Path) -> "CheckpointState":
+    def from_json(cls, data: dict[str, object], where: Path) -> "CheckpointState":
         unknown = sorted(set(data) - {f.name for f in fields(cls)})
         if unknown:
             raise UserError(f"{where}: unknown key(s) {', '.join(unknown)}")
