@@ -629,7 +629,7 @@ def run_cli(args: argparse.Namespace) -> int:
         if name != "-" and not os.path.isfile(name):
             raise FileNotFoundError(f"input file not found: {name}")
     vocab = Path(args.vocab)
-    if args.char or (vocab.is_dir() and _read_config(vocab).get("level") == "char"):
+    if args.char or (vocab.is_dir() and VocabDir(vocab).read_config().get("level") == "char"):
         if args.user_words:
             raise UserError("--user-words needs the word level (drop --char)")
         tokenizer: BaseTokenizer = CharTokenizer(vocab)
