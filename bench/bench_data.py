@@ -16,12 +16,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from wobert.manifest import Manifest
 from wobert.records import DataOptions, build_records
 
 TARGET = 1.6
 
 
-def timed_build(options: DataOptions, workers: int) -> tuple[float, dict]:
+def timed_build(options: DataOptions, workers: int) -> tuple[float, Manifest]:
     options.workers = workers
     with tempfile.TemporaryDirectory(prefix="bench_data_") as out:
         start = time.perf_counter()
@@ -29,9 +30,9 @@ def timed_build(options: DataOptions, workers: int) -> tuple[float, dict]:
         return time.perf_counter() - start, manifest
 
 
-def best_of(options: DataOptions, repeat: int) -> dict[int, tuple[float, dict]]:
+def best_of(options: DataOptions, repeat: int) -> dict[int, tuple[float, Manifest]]:
     """The fastest of ``repeat`` builds with 1 and with 2 workers (taken in turns)."""
-    best: dict[int, tuple[float, dict]] = {}
+    best: dict[int, tuple[float, Manifest]] = {}
     for _ in range(repeat):
         for workers in (1, 2):
             seconds, manifest = timed_build(options, workers)
@@ -59,15 +60,15 @@ def main() -> int:
                           shard_chars=args.shard_chars)
     best = best_of(options, args.repeat)
     (one, m1), (two, m2) = best[1], best[2]
-    if [s["sha256"] for s in m1["shards"]] != [s["sha256"] for s in m2["shards"]]:
+    if [s.sha256 for s in m1.shards] != [s.sha256 for s in m2.shards]:
         print("bench_data: 1 and 2 workers wrote different shards", file=sys.stderr)
         return 1
     ratio = one / two
-    print(f"corpus: {corpus} ({m1['documents']:,} documents, {m1['tokens']:,} tokens, "
-          f"{len(m1['shards'])} shards), vocab: {vocab} ({m1['tokenizer']})")
+    print(f"corpus: {corpus} ({m1.documents:,} documents, {m1.tokens:,} tokens, "
+          f"{len(m1.shards)} shards), vocab: {vocab} ({m1.tokenizer})")
     for name, seconds in (("1 worker ", one), ("2 workers", two)):
-        print(f"{name}: {seconds:6.2f} s  {m1['documents'] / seconds:8,.0f} documents/s  "
-              f"{m1['tokens'] / seconds:10,.0f} tokens/s")
+        print(f"{name}: {seconds:6.2f} s  {m1.documents / seconds:8,.0f} documents/s  "
+              f"{m1.tokens / seconds:10,.0f} tokens/s")
     print(f"ratio 2 vs 1 workers: {ratio:.2f}x (target >= {TARGET}x: {'met' if ratio >= TARGET else 'NOT met'})")
     return 0
 

@@ -18,10 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from wobert.dataset import make_dataset
 from wobert.embedded import peoples_daily
 from wobert.model import Vocabulary, read_vocabulary
 from wobert.pretrain import PretrainConfig, Records, train
-from wobert.records import DataOptions, build_records, make_dataset
+from wobert.records import DataOptions, build_records
 from wobert.vocab import VocabSpec, build_vocab
 
 TARGET = 2.0

@@ -89,15 +89,15 @@ def pretraining_rows(model: dict[str, Any], records: dict[str, Path], vocab_size
         set_seed(0)
         config = dict(model, vocab_size=vocab_sizes[kind])
         data = Records(records[kind])
-        trainer = Trainer(lambda: build_mlm_model(config), train, maxlen=data.manifest["maxlen"])
+        trainer = Trainer(lambda: build_mlm_model(config), train, maxlen=data.manifest.maxlen)
         iterator = iter(data.dataset(batch, seed=0, shuffle=True, skip_batches=0, input_context=None))
-        chars_per_token = sum(s["characters"] for s in data.manifest["shards"]) / data.manifest["tokens"]
+        chars_per_token = sum(s.characters for s in data.manifest.shards) / data.manifest.tokens
         # the same stream again, read eagerly: the padded shape of every batch the trainer takes
         shapes = (x["token_ids"].shape for x in data.dataset(batch, seed=0, shuffle=True,
                                                             skip_batches=0, input_context=None))
         runs[kind] = dict(trainer=trainer, iterator=iterator, shapes=shapes, config=config, flops=0.0,
                           tokens=0.0, chars_per_token=chars_per_token,
-                          positions=data.manifest["max_predictions"], maxlen=data.manifest["maxlen"])
+                          positions=data.manifest.max_predictions, maxlen=data.manifest.maxlen)
 
     def step(run: dict[str, Any]) -> Callable[[], float]:
         def one() -> float:

@@ -52,12 +52,12 @@ def train(records: Path, policy: str, xla: bool, steps: int, batch: int) -> dict
     """Losses and speed of ``steps`` steps; the first five are left out of the timing."""
     keras.mixed_precision.set_global_policy("float32")
     data = Records(records)
-    config = dict(MODEL, vocab_size=data.manifest["vocab_size"])
+    config = dict(MODEL, vocab_size=data.manifest.vocab_size)
     train_config = PretrainConfig(model={}, batch_size=batch, steps=10**6, warmup_steps=0,
                                   learning_rate=1e-3, jit_compile=xla)
     set_seed(0)
     trainer = Trainer(lambda: build_mlm_model(config), train_config,
-                      mixed_precision=policy == "mixed_float16", maxlen=data.manifest["maxlen"])
+                      mixed_precision=policy == "mixed_float16", maxlen=data.manifest.maxlen)
     iterator = iter(data.dataset(batch, seed=0, shuffle=True, skip_batches=0, input_context=None))
     losses, tokens, start = [], 0.0, 0.0
     for step in range(steps):
@@ -67,7 +67,7 @@ def train(records: Path, policy: str, xla: bool, steps: int, batch: int) -> dict
         losses.append(totals[0] / max(totals[2], 1.0))
         tokens += totals[3] if step >= 5 else 0.0
     seconds = time.perf_counter() - start
-    chars_per_token = sum(s["characters"] for s in data.manifest["shards"]) / data.manifest["tokens"]
+    chars_per_token = sum(s.characters for s in data.manifest.shards) / data.manifest.tokens
     return {"losses": losses, "tokens_per_s": tokens / seconds,
             "chars_per_s": tokens * chars_per_token / seconds}
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from wobert.manifest import Manifest
+
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 MASK_ID = 4
 
@@ -60,8 +62,8 @@ class SyntheticMLM:
             "masked_ids": masked_ids.astype(np.int32),
             "masked_weights": weights,
         }
-        self.manifest = {"vocab_size": vocab_size, "vocab_sha256": sha256, "maxlen": length,
-                         "max_predictions": predictions}
+        self.manifest = Manifest(vocab_size=vocab_size, vocab_sha256=sha256, maxlen=length,
+                                 max_predictions=predictions)
 
     def dataset(self, batch_size: int, *, seed: int, shuffle: bool, skip_batches: int = 0,
                 input_context: Any = None) -> Any:

@@ -21,10 +21,11 @@ from processes import children, wait_until
 from wobert.cli import UserError, main
 from wobert.corpus import iter_lines
 from wobert.masking import MaskSpec, mask_batch, mask_batch_tf, random_ranges
-from wobert.records import (
-    Crc32c, DataOptions, RecordWriter, Varints, WordEncoder, build_records, document_sequences,
-    make_dataset, pack_sentences, read_manifest, split_sentences,
-)
+from wobert.dataset import make_dataset
+from wobert.manifest import Manifest, read_manifest
+from wobert.packing import WordEncoder, document_sequences, pack_sentences, split_sentences
+from wobert.records import DataOptions, build_records
+from wobert.tfrecord import Crc32c, RecordWriter, Varints
 from wobert.tokenizer import (
     SPECIAL_TOKENS, Tokenizer, extend_vocab, load_tokenizer, read_vocab, simplify_vocab,
 )
@@ -86,8 +87,8 @@ def restored(row: dict[str, np.ndarray]) -> list[int]:
     return ids.tolist()
 
 
-def shard_sums(manifest: dict) -> list[str]:
-    return [s["sha256"] for s in manifest["shards"]]
+def shard_sums(manifest: Manifest) -> list[str]:
+    return [s.sha256 for s in manifest.shards]
 
 
 # ---------------------------------------------------------------------------------------
@@ -246,11 +247,11 @@ def test_round_trip_static_token_masking(tmp_path, tiny_vocab):
                           shard_chars=2000, seed=3)
     manifest = build_records(options, tmp_path / "out", progress=False)
     tokenizer = load_tokenizer(tiny_vocab)
-    assert manifest["complete"] and len(manifest["shards"]) > 3 and manifest["documents"] == len(docs)
-    assert manifest["skipped"]["empty"]["lines"] == 1
+    assert manifest.complete and len(manifest.shards) > 3 and manifest.documents == len(docs)
+    assert manifest.skipped["empty"]["lines"] == 1
     rows = read_records(tmp_path / "out")
-    assert len(rows) == manifest["sequences"]
-    assert sum(len(r["token_ids"]) for r in rows) == manifest["tokens"]
+    assert len(rows) == manifest.sequences
+    assert sum(len(r["token_ids"]) for r in rows) == manifest.tokens
     assert all(r["token_ids"][0] == tokenizer.cls_id and r["token_ids"][-1] == tokenizer.sep_id
                and len(r["token_ids"]) <= 32 for r in rows)
     assert any(len(r["token_ids"]) == 32 for r in rows)  # long documents fill sequences
@@ -263,8 +264,8 @@ def test_round_trip_static_token_masking(tmp_path, tiny_vocab):
     singles = [(doc, rows[i]) for doc, i, n in zip(docs, starts, counts) if n == 1]
     assert len(singles) > 10 and all(tokenizer.decode(restored(row)) == doc for doc, row in singles)
     predicted = sum(len(r["ids"]) for r in rows)
-    assert predicted == manifest["predictions"] and 0.10 < predicted / len(expected) < 0.20
-    assert read_manifest(tmp_path / "out")["vocab_sha256"] == manifest["vocab_sha256"]
+    assert predicted == manifest.predictions and 0.10 < predicted / len(expected) < 0.20
+    assert read_manifest(tmp_path / "out").vocab_sha256 == manifest.vocab_sha256
     assert (tmp_path / "out" / "vocab" / "vocab.txt").read_bytes() == (tiny_vocab / "vocab.txt").read_bytes()
 
 
@@ -273,7 +274,7 @@ def test_dynamic_wwm_round_trip_and_fresh_masks_each_epoch(tmp_path, tiny_vocab)
     options = DataOptions(corpus=[str(tmp_path / "corpus.txt")], vocab=str(tiny_vocab), maxlen=24,
                           masking="wwm", dynamic=True, shard_chars=3000)
     manifest = build_records(options, tmp_path / "out", progress=False)
-    assert manifest["dynamic"] and manifest["predictions"] == 0 and manifest["max_predictions"] == 4 + 3
+    assert manifest.dynamic and manifest.predictions == 0 and manifest.max_predictions == 4 + 3
     tokenizer = load_tokenizer(tiny_vocab)
     rows = read_records(tmp_path / "out", seed=7)
     assert [i for r in rows for i in restored(r)[1:-1]] == [i for d in docs for i in tokenizer.encode(d)[0][1:-1]]
@@ -293,7 +294,7 @@ def test_static_wwm_never_splits_a_word(tmp_path, tiny_vocab):
     options = DataOptions(corpus=[str(tmp_path / "corpus.txt")], vocab=str(char_vocab), maxlen=40,
                           masking="wwm", dupe_factor=3)
     manifest = build_records(options, tmp_path / "out", progress=False)
-    assert manifest["tokenizer"] == "char"
+    assert manifest.tokenizer == "char"
     encoder = WordEncoder(load_tokenizer(char_vocab), whole_words=True)
     sequences = [s for d in docs for s in document_sequences(encoder, d, 40)]
     rows = read_records(tmp_path / "out")
@@ -317,13 +318,13 @@ def test_masking_rates_over_a_shard_of_real_text(tmp_path, shared_data, base_wor
                               masking=masking, dupe_factor=4, shard_chars=10 ** 7)
         out = tmp_path / masking
         manifest = build_records(options, out, progress=False)
-        assert len(manifest["shards"]) == 1 and manifest["sequences"] > 1500
-        inner = manifest["tokens"] - 2 * manifest["sequences"]
-        assert abs(manifest["predictions"] / inner - 0.15) < 0.005
+        assert len(manifest.shards) == 1 and manifest.sequences > 1500
+        inner = manifest.tokens - 2 * manifest.sequences
+        assert abs(manifest.predictions / inner - 0.15) < 0.005
         rows = read_records(out)
         new = np.concatenate([r["token_ids"][r["positions"]] for r in rows])
         old = np.concatenate([r["ids"] for r in rows])
-        mask_id = read_manifest(out)["special_ids"]["mask"]
+        mask_id = read_manifest(out).special_ids["mask"]
         assert abs((new == mask_id).mean() - 0.8) < 0.005
         assert abs((new == old).mean() - 0.1) < 0.005
 
@@ -369,7 +370,7 @@ def test_killed_build_resumes_to_the_same_shards(tmp_path, tiny_vocab):
         deadline = time.time() + 60
         while time.time() < deadline and proc.poll() is None:
             try:
-                if read_manifest(out)["shards"]:
+                if read_manifest(out).shards:
                     break
             except (FileNotFoundError, ValueError):
                 pass
@@ -378,7 +379,7 @@ def test_killed_build_resumes_to_the_same_shards(tmp_path, tiny_vocab):
     finally:
         proc.wait()
     interrupted = read_manifest(out)
-    assert not interrupted["complete"] and 0 < len(interrupted["shards"]) < len(reference)
+    assert not interrupted.complete and 0 < len(interrupted.shards) < len(reference)
     assert main(["data", "build", *args, "--out", str(out)]) == 0
     assert shard_sums(read_manifest(out)) == reference
 
@@ -397,7 +398,7 @@ def interrupted_build(tmp_path: Path, tiny_vocab: Path, interrupt: Callable[[int
 
     def started() -> bool:
         try:
-            return bool(read_manifest(out)["shards"]) and len(children(proc.pid)) == 2
+            return bool(read_manifest(out).shards) and len(children(proc.pid)) == 2
         except (FileNotFoundError, ValueError):
             return False
 
@@ -418,7 +419,7 @@ def test_a_killed_worker_ends_the_build_with_one_line_and_it_resumes(tmp_path, t
     assert status == 2 and err.count("\n") == 1, err
     assert re.match(r"wobert data: error: worker process \d+ was killed by SIGKILL .*: the \d+ "
                     r"finished shards in .* are kept, run the same command again", err), err
-    assert main(args) == 0 and read_manifest(tmp_path / "out")["complete"]
+    assert main(args) == 0 and read_manifest(tmp_path / "out").complete
 
 
 def test_ctrl_c_ends_the_build_quietly_with_status_130(tmp_path, tiny_vocab):
@@ -466,7 +467,7 @@ def test_bad_options_and_missing_inputs(tmp_path, tiny_vocab):
     with pytest.raises(UserError, match="the corpus holds no text .*empty.txt: skipped 2 lines"):
         build_records(DataOptions(corpus=[str(tmp_path / "empty.txt")], vocab=str(tiny_vocab)),
                       tmp_path / "e", progress=False)
-    assert not read_manifest(tmp_path / "e")["complete"]
+    assert not read_manifest(tmp_path / "e").complete
 
 
 # ---------------------------------------------------------------------------------------
@@ -491,8 +492,8 @@ def test_batches_shapes_and_buckets(built):
     manifest = read_manifest(built)
     batch = first_batches(make_dataset(built, 8), 1)[0]
     assert {k: (v.shape[1], v.dtype.name) for k, v in batch.items() if k.startswith("masked")} == {
-        "masked_positions": (manifest["max_predictions"], "int32"), "masked_ids": (manifest["max_predictions"], "int32"),
-        "masked_weights": (manifest["max_predictions"], "float32")}
+        "masked_positions": (manifest.max_predictions, "int32"), "masked_ids": (manifest.max_predictions, "int32"),
+        "masked_weights": (manifest.max_predictions, "float32")}
     assert batch["token_ids"].shape == batch["segment_ids"].shape and batch["token_ids"].dtype.name == "int32"
     assert batch["token_ids"].shape[1] == (batch["token_ids"] != 0).sum(1).max()  # padded to the longest
     assert not batch["segment_ids"].any()
@@ -538,7 +539,7 @@ def test_input_pipelines_read_disjoint_parts(built):
 
 def test_incomplete_records_are_refused(tmp_path, built):
     manifest = read_manifest(built)
-    (tmp_path / "manifest.json").write_text(json.dumps({**manifest, "complete": False}), encoding="utf-8")
+    (tmp_path / "manifest.json").write_text(json.dumps({**manifest.to_json(), "complete": False}), encoding="utf-8")
     with pytest.raises(ValueError, match="incomplete"):
         make_dataset(tmp_path, 4)
 
@@ -574,8 +575,8 @@ def test_damaged_shards_are_refused_by_name(tmp_path, built, capsys):
     assert main(["data", "verify", str(cut)]) == 2
     assert "shard-00002.tfrecord has" in capsys.readouterr().err
     manifest = read_manifest(built)
-    manifest["shards"][1]["sequences"] += 1
-    (flipped / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    manifest.shards[1].sequences += 1
+    (flipped / "manifest.json").write_text(json.dumps(manifest.to_json()), encoding="utf-8")
     shutil.copyfile(built / "shard-00002.tfrecord", flipped / "shard-00002.tfrecord")
     assert main(["data", "verify", str(flipped)]) == 2
     assert "shard-00001.tfrecord holds" in capsys.readouterr().err
@@ -603,8 +604,8 @@ def test_build_data_script_with_the_job_config(tmp_path, tiny_vocab, capsys):
     assert result.returncode == 0, result.stderr
     assert "skipped 2 lines: 1 empty, 1 not UTF-8 (" in result.stdout and "b.txt:1)" in result.stdout
     manifest = read_manifest(tmp_path / "out")
-    assert manifest["maxlen"] == 32 and manifest["dupe_factor"] == config["dupe_factor"]
-    assert [Path(i["path"]).name for i in manifest["inputs"]] == ["a.txt", "b.txt"]
+    assert manifest.maxlen == 32 and manifest.dupe_factor == config["dupe_factor"]
+    assert [Path(i.path).name for i in manifest.inputs] == ["a.txt", "b.txt"]
     with pytest.raises(SystemExit, match="2"):
         main(["data", "build", "--out", str(tmp_path / "x"), "--corpus", str(data), "--vocab",
               str(tiny_vocab), "--maxlen", "2"])

@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, NamedTuple, TypeVar, Union
 
 from wobert.errors import UserError
+from wobert.jsonfile import JSON_SUFFIXES
 
 log = logging.getLogger(__name__)
 
-JSON_SUFFIXES = (".jsonl", ".json")
 EMPTY = "empty"
 NOT_UTF8 = "not UTF-8"
 BAD_JSON = "bad JSON"

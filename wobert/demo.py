@@ -82,8 +82,8 @@ def build_records_dir(directory: Path, corpus: Path, vocab: Path, options: Mappi
     from wobert.records import DataOptions, build_records
 
     manifest = build_records(DataOptions(corpus=[str(corpus)], vocab=str(vocab), **options), directory)
-    return {"sequences": sum(s["sequences"] for s in manifest["shards"]),
-            "tokens": sum(s["tokens"] for s in manifest["shards"])}
+    return {"sequences": sum(s.sequences for s in manifest.shards),
+            "tokens": sum(s.tokens for s in manifest.shards)}
 
 
 def pretrain_dir(directory: Path, records: Path, vocab: Path, options: Mapping[str, Any],

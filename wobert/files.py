@@ -1,7 +1,8 @@
 """Writes that survive a crash or a power cut: written aside, flushed to disk (fsync), renamed
-into place, and the directory that holds the new name flushed too."""
+into place, and the directory that holds the new name flushed too; and files' checksums."""
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -44,3 +45,19 @@ def replace_file(tmp: Path, target: Path) -> None:
         os.fsync(f.fileno())
     os.replace(tmp, target)
     fsync_dir(target.parent)
+
+
+def copy_file(source: str | os.PathLike, target: Path) -> None:
+    """Copy ``source`` to ``target`` durably (written aside, then renamed into place)."""
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.copyfile(source, tmp)
+    replace_file(tmp, target)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -9,6 +9,8 @@ from typing import Any
 from wobert.errors import UserError
 from wobert.files import replace_file
 
+#: the file name endings of JSON lines (corpora, task data)
+JSON_SUFFIXES = (".jsonl", ".json")
 _ABSENT = object()
 
 

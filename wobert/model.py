@@ -24,10 +24,9 @@ from typing import Any, Mapping, Sequence
 from wobert.backend import BERT, Checkpoint, build_bert, keras, read_bert_config, save_bert_checkpoint, tf
 from wobert.errors import UserError
 from wobert.files import replace_dir
-from wobert.jsonfile import read_json, write_json
+from wobert.jsonfile import write_json
 from wobert.layouts import HF, config_file, detect_layout, read_hf_checkpoint
-from wobert.records import sha256_file
-from wobert.tokenizer import CONFIG_FILE, VOCAB_FILE, read_vocab
+from wobert.vocabdir import CONFIG_FILE, VOCAB_FILE, Vocabulary, read_vocabulary
 
 ARCHITECTURE = (
     "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
@@ -74,54 +73,6 @@ def check_bert_config(
             f"{config['max_position_embeddings']}"
         )
     return config
-
-
-# ---------------------------------------------------------------------------------------
-# Vocabularies
-# ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Vocabulary:
-    """A vocabulary directory: vocab.txt, and for word vocabularies the builder's extras."""
-
-    directory: Path
-    tokens: tuple[str, ...]
-    sha256: str
-    keep_tokens: tuple[int, ...] | None = None
-    compound_tokens: tuple[tuple[int, ...], ...] | None = None
-
-    @property
-    def size(self) -> int:
-        return len(self.tokens)
-
-    @property
-    def vocab_file(self) -> Path:
-        return self.directory / VOCAB_FILE
-
-    @property
-    def tokenizer_config(self) -> Path | None:
-        """tokenizer_config.json of a word vocabulary (None: char-level, Google layout)."""
-        path = self.directory / CONFIG_FILE
-        return path if path.is_file() else None
-
-
-def read_vocabulary(path: str | os.PathLike) -> Vocabulary:
-    """Read a vocabulary directory (or the vocab.txt inside one)."""
-    path = Path(path)
-    directory = path.parent if path.is_file() else path
-    vocab_file = directory / VOCAB_FILE
-    if not vocab_file.is_file():
-        raise FileNotFoundError(f"no {VOCAB_FILE} in {directory}")
-    keep = read_json(directory / "keep_tokens.json", default=None)
-    compound = read_json(directory / "compound_tokens.json", default=None)
-    return Vocabulary(
-        directory=directory,
-        tokens=tuple(read_vocab(vocab_file)),
-        sha256=sha256_file(vocab_file),
-        keep_tokens=tuple(keep) if keep is not None else None,
-        compound_tokens=tuple(tuple(ids) for ids in compound) if compound is not None else None,
-    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -337,9 +288,9 @@ def export_bert(mlm: MLMModel, out_dir: str | os.PathLike, vocab: Vocabulary) ->
     tmp.mkdir(parents=True)
     config = {k: v for k, v in mlm.config.items() if k in BERT_KEYS}
     write_json(tmp / "bert_config.json", config)
-    shutil.copyfile(vocab.vocab_file, tmp / "vocab.txt")
+    shutil.copyfile(vocab.vocab_file, tmp / VOCAB_FILE)
     if vocab.tokenizer_config is not None:
-        shutil.copyfile(vocab.tokenizer_config, tmp / "tokenizer_config.json")
+        shutil.copyfile(vocab.tokenizer_config, tmp / CONFIG_FILE)
     save_bert_checkpoint(mlm.transformer, tmp / "bert_model.ckpt")
     replace_dir(tmp, out_dir)
     return out_dir

@@ -30,19 +30,20 @@ import os
 import re
 import shutil
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Protocol
 
 from tqdm import tqdm
 
-from wobert import records
 from wobert.backend import first_line, keras, set_seed, tf
 from wobert.checks import check_field_types, check_output_dir
 from wobert.errors import UserError
-from wobert.files import replace_dir
+from wobert.dataset import make_dataset
+from wobert.files import replace_dir, sha256_file
 from wobert.jsonfile import read_json, write_json
 from wobert.layouts import config_file
+from wobert.manifest import VOCAB_SUBDIR, Manifest, check_records
 from wobert.model import (
     ARCHITECTURE, DROPOUT, MLMModel, Vocabulary, build_mlm_model, check_bert_config,
     export_bert, init_config, init_from_bert, mlm_loss, read_vocabulary,
@@ -118,9 +119,9 @@ def load_config(path: str | os.PathLike, **overrides: Any) -> PretrainConfig:
 
 
 class DataSource(Protocol):
-    """Pretraining batches (the dicts of ``wobert.records.make_dataset``) and their manifest."""
+    """Pretraining batches (the dicts of ``wobert.dataset.make_dataset``) and their manifest."""
 
-    manifest: Mapping[str, Any]
+    manifest: Manifest
 
     def dataset(self, batch_size: int, *, seed: int, shuffle: bool, skip_batches: int,
                 input_context: tf.distribute.InputContext | None) -> tf.data.Dataset:
@@ -138,32 +139,25 @@ class Records:
         self.data_dir = Path(data_dir)
         if not self.data_dir.is_dir():
             raise FileNotFoundError(f"data directory not found: {self.data_dir}")
-        self.manifest = records.read_manifest(self.data_dir)
-        if not self.manifest.get("complete"):
+        self.manifest = Manifest.read(self.data_dir)
+        if not self.manifest.complete:
             raise UserError(f"{self.data_dir}: the records are incomplete; re-run `wobert data build`")
-        if not sum(int(s.get("sequences", 0)) for s in self.manifest.get("shards", [])):
+        if not sum(s.sequences for s in self.manifest.shards):
             raise UserError(f"{self.data_dir}: the records hold no sequences (empty corpus?)")
-        records.check_records(self.data_dir, self.manifest)
+        check_records(self.data_dir, self.manifest)
 
     def dataset(self, batch_size: int, *, seed: int, shuffle: bool, skip_batches: int,
                 input_context: tf.distribute.InputContext | None) -> tf.data.Dataset:
-        return records.make_dataset(self.data_dir, batch_size, shuffle=shuffle, seed=seed,
-                                    repeat=True, input_context=input_context,
-                                    skip_batches=skip_batches)
+        return make_dataset(self.data_dir, batch_size, shuffle=shuffle, seed=seed,
+                            repeat=True, input_context=input_context, skip_batches=skip_batches)
 
     def verify(self) -> None:
-        records.check_records(self.data_dir, self.manifest, full=True)
+        check_records(self.data_dir, self.manifest, full=True)
 
 
-def check_data(manifest: Mapping[str, Any], vocab: Vocabulary) -> None:
+def check_data(manifest: Manifest, vocab: Vocabulary) -> None:
     """The records must have been built with this vocabulary."""
-    size, sha = manifest.get("vocab_size"), manifest.get("vocab_sha256")
-    if size is not None and size != vocab.size:
-        raise UserError(f"the data (manifest.json) was built with a vocab of {size} tokens, "
-                        f"but {vocab.vocab_file} has {vocab.size}")
-    if sha is not None and sha != vocab.sha256:
-        raise UserError(f"the data (manifest.json) was built with another vocab.txt than "
-                        f"{vocab.vocab_file} (sha256 {sha[:12]}... vs {vocab.sha256[:12]}...)")
+    manifest.check_vocabulary(vocab.size, vocab.sha256, vocab.vocab_file)
 
 
 # ---------------------------------------------------------------------------------------
@@ -374,8 +368,12 @@ class InputStream:
         self.checkpoint.write(str(directory / self.name))
 
 
+STREAM_KEYS = ("batch_size", "replicas", "input_pipelines", "seed", "shuffle")
+
+
 def stream_of(config: PretrainConfig, replicas: int, pipelines: int) -> dict[str, Any]:
-    """What the data stream depends on: a saved input position fits only the same."""
+    """What the data stream depends on (:data:`STREAM_KEYS`): a saved input position fits
+    only the same."""
     return {"batch_size": config.batch_size, "replicas": replicas, "input_pipelines": pipelines,
             "seed": config.seed, "shuffle": config.shuffle}
 
@@ -385,33 +383,79 @@ def stream_of(config: PretrainConfig, replicas: int, pipelines: int) -> dict[str
 # ---------------------------------------------------------------------------------------
 
 
-def file_records(directory: Path) -> dict[str, dict[str, Any]]:
+def file_records(directory: Path) -> dict[str, dict[str, int | str]]:
     """Size and sha256 of every file in ``directory`` (what a checkpoint's state.json lists)."""
-    return {p.name: {"bytes": p.stat().st_size, "sha256": records.sha256_file(p)}
+    return {p.name: {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
             for p in sorted(directory.iterdir()) if p.is_file()}
+
+
+STATE = "state.json"
+
+
+@dataclass(kw_only=True)
+class CheckpointState:
+    """A checkpoint part's ``state.json``, fields in the file's order. The chief's part holds
+    the run's position and settings; another worker's part only ``step`` and ``files``; what
+    is None is left out of the file."""
+
+    step: int = 0
+    data_position: int | None = None
+    model: dict[str, Any] | None = None
+    vocab_sha256: str | None = None
+    accumulate: int | None = None
+    # what the data stream depends on (see stream_of)
+    batch_size: int | None = None
+    replicas: int | None = None
+    input_pipelines: int | None = None
+    seed: int | None = None
+    shuffle: bool | None = None
+    skipped_steps: int | None = None
+    sequences_seen: int | None = None
+    files: dict[str, dict[str, int | str]] | None = None  # name -> bytes and sha256 of every other file
+
+    @classmethod
+    def from_json(cls, data: dict[str, object], where: Path) -> "CheckpointState":
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise UserError(f"{where}: unknown key(s) {', '.join(unknown)}")
+        return cls(**data)
+
+    @classmethod
+    def read(cls, directory: Path) -> "CheckpointState":
+        path = directory / STATE
+        data = read_json(path, "checkpoint state")
+        if not isinstance(data, dict) or not isinstance(data.get("step"), int):
+            raise UserError(f"{path} is not a checkpoint state")
+        return cls.from_json(data, path)
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+    def stream(self) -> dict[str, Any]:
+        """The stream settings it was saved with (one input pipeline where it does not say)."""
+        stream = {k: getattr(self, k) for k in STREAM_KEYS}
+        return {**stream, "input_pipelines": 1 if self.input_pipelines is None else self.input_pipelines}
 
 
 def damage(directory: Path, step: int) -> str | None:
     """What is wrong with one part of a checkpoint (None: complete): its state.json, and
     each file it lists (present, of the size and sha256 it had when written)."""
     try:
-        state = read_json(directory / STATE, "checkpoint state")
+        data = read_json(directory / STATE, "checkpoint state")
+        if not isinstance(data, dict) or data.get("step") != step:
+            return f"{directory / STATE} is not the state of step {step}"
+        state = CheckpointState.from_json(data, directory / STATE)
     except (UserError, OSError) as err:
         return str(err)
-    if not isinstance(state, dict) or state.get("step") != step:
-        return f"{directory / STATE} is not the state of step {step}"
-    for name, written in state.get("files", {}).items():
+    for name, written in (state.files or {}).items():
         path = directory / name
         if not path.is_file():
             return f"{name} is missing"
         if path.stat().st_size != written["bytes"]:
             return f"{name} has {path.stat().st_size:,} bytes, {written['bytes']:,} were written"
-        if records.sha256_file(path) != written["sha256"]:
+        if sha256_file(path) != written["sha256"]:
             return f"{name} is not what was written (sha256 differs)"
     return None
-
-
-STATE = "state.json"
 
 
 class Checkpoints:
@@ -460,8 +504,8 @@ class Checkpoints:
         return found[-1] if found else None
 
     @staticmethod
-    def state(path: Path) -> dict[str, Any]:
-        return read_json(path / STATE, "checkpoint state")
+    def state(path: Path) -> CheckpointState:
+        return CheckpointState.read(path)
 
     def damage(self, path: Path) -> str | None:
         """What is wrong with the checkpoint ``path`` (any of its parts); None if complete."""
@@ -469,14 +513,14 @@ class Checkpoints:
         problem = damage(path, step)
         if problem:
             return problem
-        workers = self.state(path).get("input_pipelines", 1)
+        workers = self.state(path).stream()["input_pipelines"]
         for worker in range(1, workers):
             problem = damage(self.part(step, worker), step)
             if problem:
                 return f"worker {worker}'s part: {problem}"
         return None
 
-    def newest_complete(self) -> tuple[Path, dict[str, Any]] | None:
+    def newest_complete(self) -> tuple[Path, CheckpointState] | None:
         """The newest complete checkpoint and its state, saying which newer ones are damaged
         (it checks each part's files); raises if there are checkpoints but none is complete."""
         damaged = []
@@ -492,10 +536,10 @@ class Checkpoints:
                 f"{name}: {why}" for name, why in damaged) + ". Start afresh in another --out")
         return None
 
-    def save(self, checkpoint: tf.train.Checkpoint, inputs: InputStream, state: Mapping[str, Any]) -> Path:
-        """Write this worker's part of step ``state["step"]``; a failed write (a full disk)
+    def save(self, checkpoint: tf.train.Checkpoint, inputs: InputStream, state: CheckpointState) -> Path:
+        """Write this worker's part of step ``state.step``; a failed write (a full disk)
         leaves the checkpoints before it as they were and raises ``UserError``."""
-        target = self.part(state["step"])
+        target = self.part(state.step)
         tmp = self.directory / f".tmp-{target.name}"
         try:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -506,15 +550,16 @@ class Checkpoints:
             else:
                 checkpoint.write(str(tmp / "ckpt"))
             inputs.save(tmp)
-            part_state = dict(state) if self.worker == 0 else {"step": state["step"]}
-            write_json(tmp / STATE, {**part_state, "files": file_records(tmp)})
+            part = replace(state) if self.worker == 0 else CheckpointState(step=state.step)
+            part.files = file_records(tmp)
+            write_json(tmp / STATE, part.to_json())
             replace_dir(tmp, target)
         except (OSError, tf.errors.OpError) as err:
             shutil.rmtree(tmp, ignore_errors=True)
             newest = self.latest()
             raise UserError(
                 f"could not write checkpoint {target} ({first_line(err)}): stopped at step "
-                f"{state['step']}; " + (f"the newest checkpoint, {newest}, is as it was" if newest
+                f"{state.step}; " + (f"the newest checkpoint, {newest}, is as it was" if newest
                                         else "no checkpoint was written before")
                 + ": free disk space and run again with --resume") from None
         for old in self.parts()[:-self.keep]:
@@ -643,17 +688,19 @@ def build_model(config: PretrainConfig, vocab: Vocabulary, model: dict[str, Any]
     return build_mlm_model(model)
 
 
-def check_resume(state: Mapping[str, Any], model: Mapping[str, Any], vocab: Vocabulary,
+def check_resume(state: CheckpointState, model: Mapping[str, Any], vocab: Vocabulary,
                  stream: Mapping[str, Any], path: Path) -> bool:
     """Refuse a checkpoint of another vocabulary or architecture. Returns whether its saved
     input positions fit this run's data stream (else: warn, and skip to about the position)."""
-    if state["vocab_sha256"] != vocab.sha256:
+    if state.vocab_sha256 != vocab.sha256:
         raise UserError(f"checkpoint {path} was trained with another vocab.txt than {vocab.vocab_file}")
-    changed = [k for k in ARCHITECTURE + ("vocab_size",) if state["model"].get(k) != model.get(k)]
+    saved = state.model or {}
+    changed = [k for k in ARCHITECTURE + ("vocab_size",) if saved.get(k) != model.get(k)]
     if changed:
         raise UserError(f"checkpoint {path} has another architecture: " + ", ".join(
-            f"{k} {state['model'].get(k)} vs {model.get(k)}" for k in changed))
-    differ = [k for k, v in stream.items() if state.get(k, 1 if k == "input_pipelines" else None) != v]
+            f"{k} {saved.get(k)} vs {model.get(k)}" for k in changed))
+    saved_stream = state.stream()
+    differ = [k for k, v in stream.items() if saved_stream[k] != v]
     if differ:
         log.warning("resuming with another %s than checkpoint %s: the data stream continues "
                     "from about the same position, not exactly", "/".join(differ), path)
@@ -698,18 +745,19 @@ def train(
     if config.batch_size % replicas:
         raise UserError(f"batch_size {config.batch_size} is not divisible by the {replicas} replicas")
     check_data(data.manifest, vocab)
-    model = model_config(config, vocab, data.manifest.get("maxlen"))
+    model = model_config(config, vocab, data.manifest.maxlen)
     checkpoints = Checkpoints(out_dir / "checkpoints", config.keep_checkpoints, worker)
     latest = checkpoints.latest()
     if latest and not resume:
         raise UserError(f"{out_dir} already holds checkpoints (latest {latest.name}): "
                         "pass --resume to continue, or choose another --out")
-    path, state = (checkpoints.newest_complete() if latest else None) or (None, {"step": 0, "data_position": 0})
+    path, state = ((checkpoints.newest_complete() if latest else None)
+                   or (None, CheckpointState(step=0, data_position=0)))
     stream = stream_of(config, replicas, input_pipelines(strategy)[0])
     same_stream = path is not None and check_resume(state, model, vocab, stream, path)
     if path is not None:
-        model = state["model"]
-    agree_on_step(strategy, state["step"])
+        model = state.model
+    agree_on_step(strategy, state.step)
     if worker == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
         checkpoints.clean()
@@ -720,23 +768,23 @@ def train(
     else:
         keras.utils.set_random_seed(config.seed)
     trainer = Trainer(lambda: build_model(config, vocab, model, from_init=path is None),
-                      config, strategy, mixed_precision, data.manifest.get("maxlen"))
+                      config, strategy, mixed_precision, data.manifest.maxlen)
     saved_input = None
     if path is not None:
         checkpoints.restore(trainer.checkpoint, path)
-        saved = checkpoints.part(state["step"]) / f"input-{worker}"
+        saved = checkpoints.part(state.step) / f"input-{worker}"
         if same_stream and saved.with_name(saved.name + ".index").is_file():
             saved_input = str(saved)
         elif same_stream:
             log.warning("%s holds no input position: skipping the %d micro-batches read before it",
-                        path, state["data_position"])
+                        path, state.data_position)
         log.info("resuming from %s", path)
-    inputs = InputStream(data, config, strategy, state["data_position"], saved_input)
-    state.update(model=model, vocab_sha256=vocab.sha256, accumulate=config.accumulate, **stream)
+    inputs = InputStream(data, config, strategy, state.data_position, saved_input)
+    state = replace(state, model=model, vocab_sha256=vocab.sha256, accumulate=config.accumulate, **stream)
     record = run_steps(trainer, inputs, data, config, state, checkpoints,
-                       Metrics(out_dir, state["step"], worker == 0))
+                       Metrics(out_dir, state.step, worker == 0))
     export = export_bert(trainer.mlm, out_dir / "export", vocab) if worker == 0 else None
-    return {"step": state["step"], "last": record, "export": str(export) if export else None}
+    return {"step": state.step, "last": record, "export": str(export) if export else None}
 
 
 def checked_step(trainer: Trainer, inputs: InputStream, data: DataSource,
@@ -763,33 +811,34 @@ def too_many_bad_steps(step: int, bad: int, config: PretrainConfig, checkpoints:
 
 
 def run_steps(trainer: Trainer, inputs: InputStream, data: DataSource, config: PretrainConfig,
-              state: dict[str, Any], checkpoints: Checkpoints, metrics: Metrics) -> dict[str, Any] | None:
+              state: CheckpointState, checkpoints: Checkpoints, metrics: Metrics) -> dict[str, Any] | None:
     """Train from ``state`` (step, data position) to ``config.steps``, logging and saving
     checkpoints on the way; ``state`` is updated. A step with a non-finite loss or gradient
     norm is skipped (counted in the logs); ``max_bad_steps`` of them in a row stop the run.
     Returns the last metrics record."""
-    trainer.reseed(segment_seed(config.seed, state["step"]))
+    trainer.reseed(segment_seed(config.seed, state.step))
     record, bad = None, 0
-    state.setdefault("skipped_steps", 0)
-    with tqdm(total=config.steps, initial=state["step"], desc="pretrain", unit="step",
+    if state.skipped_steps is None:
+        state.skipped_steps = 0
+    with tqdm(total=config.steps, initial=state.step, desc="pretrain", unit="step",
               disable=True if checkpoints.worker else None, dynamic_ncols=True) as bar:
-        while state["step"] < config.steps:
+        while state.step < config.steps:
             start = time.perf_counter()
             totals, norm, applied = checked_step(trainer, inputs, data, config.accumulate)
             metrics.add(totals, norm, time.perf_counter() - start, applied)
-            step = state["step"] = state["step"] + 1
-            state["data_position"] += config.accumulate
+            step = state.step = state.step + 1
+            state.data_position += config.accumulate
             bad = 0 if applied else bad + 1
-            state["skipped_steps"] += not applied
+            state.skipped_steps += not applied
             bar.update(1)
             boundary = step % config.checkpoint_every == 0 or step == config.steps
             if boundary or step % config.log_every == 0 or bad >= config.max_bad_steps:
                 record = metrics.flush(step, trainer.learning_rate(step - 1)) or record
-                bar.set_postfix(postfix(record, state["skipped_steps"]))
+                bar.set_postfix(postfix(record, state.skipped_steps))
             if bad >= config.max_bad_steps:
                 raise too_many_bad_steps(step, bad, config, checkpoints)
             if boundary:
-                state["sequences_seen"] = state["data_position"] * config.batch_size
+                state.sequences_seen = state.data_position * config.batch_size
                 checkpoints.save(trainer.checkpoint, inputs, state)
                 if step < config.steps:
                     trainer.reseed(segment_seed(config.seed, step))
@@ -802,10 +851,10 @@ def run_steps(trainer: Trainer, inputs: InputStream, data: DataSource, config: P
 
 
 def resolve_vocab(explicit: str | None, config: PretrainConfig, data_dir: Path,
-                  manifest: Mapping[str, Any]) -> Vocabulary:
+                  manifest: Manifest) -> Vocabulary:
     """--vocab, else the config's ``vocab``, else the copy the records keep in DATA/vocab."""
-    copy = data_dir / records.VOCAB_SUBDIR
-    path = explicit or config.vocab or (copy if copy.is_dir() else manifest.get("vocab_dir"))
+    copy = data_dir / VOCAB_SUBDIR
+    path = explicit or config.vocab or (copy if copy.is_dir() else manifest.vocab_dir)
     if not path:
-        raise UserError(f"which vocabulary? {data_dir} has no {records.VOCAB_SUBDIR}/: pass --vocab DIR")
+        raise UserError(f"which vocabulary? {data_dir} has no {VOCAB_SUBDIR}/: pass --vocab DIR")
     return read_vocabulary(path)

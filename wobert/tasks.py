@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from wobert.errors import UserError
+from wobert.jsonfile import JSON_SUFFIXES
 
 LIST_SEPARATOR = "；"
 NLI_LABELS = ("entailment", "neutral", "contradiction")
-JSON_SUFFIXES = (".json", ".jsonl")
 
 
 @dataclass(frozen=True)

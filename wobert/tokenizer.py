@@ -37,22 +37,19 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from wobert._wordcut import WordCutter
+from wobert.cache import Cache as _Cache
 from wobert.checks import POSITIVE, number
 from wobert.errors import UserError
-from wobert.jsonfile import read_json, write_json
 from wobert.segment import UserWord, check_user_words, get_segmenter
+from wobert.vocabdir import (CONFIG_FILE, SPECIAL_TOKENS, VOCAB_FILE, VocabDir, check_vocab, read_vocab,
+                             write_vocab)
 
-SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 PAD, UNK, CLS, SEP, MASK = SPECIAL_TOKENS
 #: the special tokens under transformers' names (special_tokens_map.json)
 SPECIAL_TOKENS_MAP = {"pad_token": PAD, "unk_token": UNK, "cls_token": CLS, "sep_token": SEP,
                       "mask_token": MASK}
-VOCAB_FILE = "vocab.txt"
-CONFIG_FILE = "tokenizer_config.json"
 #: bert4keras's ``word_maxlen``: a longer word is one ``[UNK]``.
 MAX_WORD_CHARS = 200
-#: distinct pieces (outside the vocabulary) whose ids are cached; then the cache restarts.
-PIECE_CACHE_SIZE = 200_000
 
 _CJK_RANGES = (
     (0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
@@ -190,53 +187,6 @@ def _check_texts(texts: list[Any], pairs: list[Any] | None) -> None:
 # ---------------------------------------------------------------------------------------
 
 
-def read_vocab(path: str | os.PathLike) -> dict[str, int]:
-    """Read a BERT ``vocab.txt`` exactly as bert4keras's ``load_vocab``: token -> line index.
-
-    A line's token is its first whitespace-separated field (the stripped line if it has
-    none). Lines are split on ``\\n`` only (vocab.txt holds U+2028).
-    """
-    path = Path(path)
-    token_dict: dict[str, int] = {}
-    try:
-        with open(path, encoding="utf-8", newline="\n") as f:
-            for lineno, line in enumerate(f, 1):
-                fields = line.split()
-                token = fields[0] if fields else line.strip()
-                if token in token_dict:
-                    raise UserError(f"{path}: line {lineno}: token {token!r} repeats line "
-                                     f"{token_dict[token] + 1}")
-                token_dict[token] = len(token_dict)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"vocab file not found: {path}") from None
-    except UnicodeDecodeError as err:
-        raise UserError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
-    check_vocab(token_dict, path)
-    return token_dict
-
-
-def check_vocab(token_dict: Mapping[str, int], source: Any = "vocab") -> None:
-    """ValueError unless ``token_dict`` has the special tokens and distinct integer ids."""
-    missing = [t for t in SPECIAL_TOKENS if t not in token_dict]
-    if missing:
-        raise UserError(f"{source}: lacks the special token(s) {', '.join(missing)}")
-    ids = list(token_dict.values())
-    if not all(isinstance(i, int) and i >= 0 for i in ids) or len(set(ids)) != len(ids):
-        raise UserError(f"{source}: token ids must be distinct non-negative integers")
-
-
-def write_vocab(token_dict: Mapping[str, int], path: str | os.PathLike) -> None:
-    """Write tokens one per line in id order; ``read_vocab`` reads back the same dict."""
-    tokens = sorted(token_dict, key=token_dict.__getitem__)
-    if [token_dict[t] for t in tokens] != list(range(len(tokens))):
-        raise UserError("vocab ids must be 0..n-1 to be written as vocab.txt")
-    bad = [t for t in tokens if t.split() != ([t] if t else [])]
-    if bad:
-        raise UserError(f"token {bad[0]!r} has whitespace; vocab.txt cannot hold it")
-    with open(path, "w", encoding="utf-8", newline="\n") as f:
-        f.writelines(t + "\n" for t in tokens)
-
-
 def is_redundant(token: str) -> bool:
     """bert4keras: a multi-character token with a CJK or punctuation character in its stem."""
     stem = token[2:] if token[:2] == "##" else token
@@ -279,12 +229,8 @@ def _load_source(vocab: Any) -> tuple[dict[str, int], dict[str, Any]]:
     path = Path(vocab)
     if not path.is_dir():
         return read_vocab(path), {}
-    return read_vocab(path / VOCAB_FILE), _read_config(path)
-
-
-def _read_config(directory: Path) -> dict[str, Any]:
-    """The directory's tokenizer_config.json, or {} where it has none."""
-    return read_json(directory / CONFIG_FILE, default={})
+    directory = VocabDir(path)
+    return directory.read_tokens(), directory.read_config()
 
 
 # ---------------------------------------------------------------------------------------
@@ -334,25 +280,6 @@ def join_tokens(tokens: Sequence[str]) -> str:
     text = re.sub(f"({glued}) ", "\\1", text)
     text = re.sub(r"(\d\.) (\d)", "\\1\\2", text)
     return text.strip()
-
-
-class _Cache(dict):
-    """key -> ``compute(key)``, computed on first use and kept until PIECE_CACHE_SIZE keys are
-    (then the cache starts again)."""
-
-    def __init__(self, compute: Callable[[str], Any]):
-        super().__init__()
-        self._compute = compute
-
-    def __missing__(self, key: str) -> Any:
-        if len(self) >= PIECE_CACHE_SIZE:
-            self.clear()
-        value = self[key] = self._compute(key)
-        return value
-
-    def chained(self, keys: list[str]) -> list:
-        """The (tuple) values of ``keys`` concatenated into a list."""
-        return list(itertools.chain.from_iterable(map(self.__getitem__, keys)))
 
 
 class BaseTokenizer:
@@ -466,17 +393,15 @@ class BaseTokenizer:
 
     def save(self, directory: str | os.PathLike) -> Path:
         """Write ``vocab.txt`` and ``tokenizer_config.json`` into ``directory``."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        write_vocab(self.token_dict, directory / VOCAB_FILE)
-        config = {**self.config, "level": self.level, "do_lower_case": self.do_lower_case}
-        write_json(directory / CONFIG_FILE, config)
-        return directory
+        target = VocabDir(directory)
+        target.write_tokens(self.token_dict)
+        target.write_config({**self.config, "level": self.level, "do_lower_case": self.do_lower_case})
+        return target.path
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> "BaseTokenizer":
         """The tokenizer ``save`` wrote (word or char level, as saved)."""
-        config = _read_config(Path(directory))
+        config = VocabDir(directory).read_config()
         if not config:
             raise FileNotFoundError(f"no tokenizer directory (with {CONFIG_FILE}): {directory}")
         level = config.get("level")
@@ -587,7 +512,7 @@ def load_tokenizer(vocab: str | Path) -> BaseTokenizer:
     ``level``), else BERT's char tokenizer of the ``vocab.txt`` (a file, or a directory holding
     one: a Google BERT directory, or a Hugging Face one, whose ``do_lower_case`` it keeps)."""
     path = Path(vocab)
-    config = _read_config(path) if path.is_dir() else {}
+    config = VocabDir(path).read_config() if path.is_dir() else {}
     if "level" in config:
         return BaseTokenizer.load(path)
     if path.is_dir():
@@ -704,7 +629,7 @@ def run_cli(args: argparse.Namespace) -> int:
         if name != "-" and not os.path.isfile(name):
             raise FileNotFoundError(f"input file not found: {name}")
     vocab = Path(args.vocab)
-    if args.char or (vocab.is_dir() and _read_config(vocab).get("level") == "char"):
+    if args.char or (vocab.is_dir() and VocabDir(vocab).read_config().get("level") == "char"):
         if args.user_words:
             raise UserError("--user-words needs the word level (drop --char)")
         tokenizer: BaseTokenizer = CharTokenizer(vocab)

@@ -33,11 +33,13 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from tqdm import tqdm
 
+from wobert.cache import Cache
 from wobert.checks import NON_NEGATIVE, POSITIVE, check_field_types, check_output_dir, number, output_dir
 from wobert.errors import UserError
 from wobert.corpus import SkipLog, chunked, fold_chunks, iter_lines
 from wobert.segment import jieba_dictionary
 from wobert.jsonfile import read_json, write_json
+from wobert.vocabdir import FILES, VocabDir
 from wobert.tokenizer import (
     SPECIAL_TOKENS, CharTokenizer, Tokenizer, is_cjk, is_redundant, extend_vocab, normalize,
     read_user_words, read_vocab, simplify_vocab,
@@ -53,8 +55,7 @@ SAMPLE_MAX_LINES = 20000
 BUILTIN_SAMPLE_EVERY = 10
 CHUNK_CHARS = 1 << 16
 TOP_WORDS = 50
-OUTPUT_FILES = ("vocab.txt", "tokenizer_config.json", "keep_tokens.json", "compound_tokens.json",
-                "stats.json", "stats.md", "tokens_per_char.png")
+OUTPUT_FILES = FILES + ("stats.json", "stats.md", "tokens_per_char.png")
 
 Spelling = Callable[[str], tuple]
 
@@ -292,13 +293,10 @@ class Speller:
     def __init__(self, vocab: Mapping[str, int], do_lower_case: bool = True) -> None:
         self.char_tokenizer = CharTokenizer(dict(vocab), do_lower_case=do_lower_case)
         self.unk_id = self.char_tokenizer.unk_id
-        self._cache: dict[str, tuple] = {}
+        self._cache = Cache(lambda piece: tuple(self.char_tokenizer.encode(piece)[0][1:-1]))
 
     def __call__(self, piece: str) -> tuple:
-        ids = self._cache.get(piece)
-        if ids is None:
-            ids = self._cache[piece] = tuple(self.char_tokenizer.encode(piece)[0][1:-1])
-        return ids
+        return self._cache[piece]
 
 
 def speller_for(vocab: Mapping[str, int], base_speller: Speller) -> Spelling:
@@ -470,55 +468,61 @@ class Base:
     original_size: int | None = None
 
 
+@dataclass
+class Choice:
+    """The words chosen for the vocabulary, and the ranked lists they were taken from."""
+
+    vocab: dict[str, int]
+    user_new: list[str]  # user words not in the base, added first
+    chosen: list[tuple[str, int]]  # ranked words after them, with their counts
+    ranked_lists: dict[str, list[tuple[str, int]]]  # by label: the source's and jieba's
+    points: list[int]  # numbers of words the curve is measured at
+    speller: Speller  # the base's char tokenizer
+
+    @property
+    def new_words(self) -> list[str]:
+        return self.user_new + [w for w, _ in self.chosen]
+
+
 def _corpus_stats(spec: VocabSpec, counts: CorpusCounts) -> dict[str, Any]:
-    if not counts.lines:
-        raise UserError(f"the corpus has no text to count ({' '.join(spec.corpus)}: "
-                        f"{counts.skips.summary()})")
     return {"files": list(spec.corpus), "counted_lines": counts.lines,
             "held_out_lines": len(counts.held_out), "skipped": counts.skips.to_dict(),
             "skipped_summary": counts.skips.summary()}
 
 
-def _write_vocab_files(out: Path, spec: VocabSpec, vocab: dict[str, int], user_words: list,
-                       base: Base, compound: list[list[int]]) -> None:
-    """vocab.txt, tokenizer_config.json (char level when no word was added), keep_tokens.json
-    (with a base vocab.txt), compound_tokens.json."""
-    out.mkdir(parents=True, exist_ok=True)
-    if compound or user_words:
-        Tokenizer(vocab, do_lower_case=spec.do_lower_case, user_words=user_words).save(out)
-    else:  # no words: a character vocabulary, tokenized as BERT does
-        CharTokenizer(vocab, do_lower_case=spec.do_lower_case).save(out)
-    if base.keep_tokens is not None:
-        write_json(out / "keep_tokens.json", base.keep_tokens, indent=None)
-    else:
-        (out / "keep_tokens.json").unlink(missing_ok=True)
-    write_json(out / "compound_tokens.json", compound, indent=None)
-
-
-def build_vocab(spec: VocabSpec, out: str | Path) -> dict[str, Any]:
-    """Build the vocabulary ``spec`` describes into directory ``out``; return its stats."""
-    out = check_output_dir(out)
-    user_words = load_user_words(spec.user_words, spec.do_lower_case) if spec.user_words else []
+def choose_base(spec: VocabSpec) -> Base:
+    """The base vocab: the simplified ``--base-vocab``, else the special tokens (the corpus's
+    characters come with the counts)."""
     if spec.base_vocab:
         tokens, keep_tokens, size = load_base_vocab(spec.base_vocab)
-        base = Base(tokens, f"{spec.base_vocab}, simplified as bert4keras load_vocab(simplified=True)",
+        return Base(tokens, f"{spec.base_vocab}, simplified as bert4keras load_vocab(simplified=True)",
                     keep_tokens, size)
-    else:
-        base = Base({t: i for i, t in enumerate(SPECIAL_TOKENS)},
-                    f"characters counted at least {spec.min_count} times in the corpus")
-    tokenizer = Tokenizer(base.tokens, do_lower_case=spec.do_lower_case, user_words=user_words)
-    stats: dict[str, Any] = {}
-    counts = None
-    if spec.corpus:
-        counts = count_corpus(spec.corpus, tokenizer, workers=spec.workers, count_chars=not spec.base_vocab,
-                              holdout_every=0 if spec.eval else HOLDOUT_EVERY, strict=spec.strict,
-                              text_field=spec.text_field)
-        stats["corpus"] = _corpus_stats(spec, counts)
-        if not spec.base_vocab:
-            base.tokens = char_vocab(counts.chars, spec.min_count)
-            tokenizer = Tokenizer(base.tokens, do_lower_case=spec.do_lower_case, user_words=user_words)
+    return Base({t: i for i, t in enumerate(SPECIAL_TOKENS)},
+                f"characters counted at least {spec.min_count} times in the corpus")
 
-    # ranked words: the chosen source's, and jieba's to compare corpus words with
+
+def count(spec: VocabSpec, base: Base, user_words: list) -> tuple[Tokenizer, CorpusCounts | None]:
+    """Count the corpus (if any) with the base's word tokenizer; without a base vocab.txt the
+    counted characters become the base. Returns the tokenizer of the (final) base."""
+    tokenizer = Tokenizer(base.tokens, do_lower_case=spec.do_lower_case, user_words=user_words)
+    if not spec.corpus:
+        return tokenizer, None
+    counts = count_corpus(spec.corpus, tokenizer, workers=spec.workers, count_chars=not spec.base_vocab,
+                          holdout_every=0 if spec.eval else HOLDOUT_EVERY, strict=spec.strict,
+                          text_field=spec.text_field)
+    if not counts.lines:
+        raise UserError(f"the corpus has no text to count ({' '.join(spec.corpus)}: "
+                        f"{counts.skips.summary()})")
+    if not spec.base_vocab:
+        base.tokens = char_vocab(counts.chars, spec.min_count)
+        tokenizer = Tokenizer(base.tokens, do_lower_case=spec.do_lower_case, user_words=user_words)
+    return tokenizer, counts
+
+
+def choose(spec: VocabSpec, base: Base, tokenizer: Tokenizer, user_words: list,
+           counts: CorpusCounts | None) -> Choice:
+    """The user words, then the ranked words of the chosen source (and jieba's, to compare
+    corpus words with) that the tokenizer can produce."""
     speller = Speller(base.tokens, spec.do_lower_case)
     accept = WordFilter(base.tokens, tokenizer, speller, spec.max_word_len)
     user_new = [w for w, _ in user_words if w not in base.tokens]
@@ -533,28 +537,43 @@ def build_vocab(spec: VocabSpec, out: str | Path) -> dict[str, Any]:
     chosen = ranked_lists[LABELS[spec.word_source]][:spec.num_words]
     if len(chosen) < spec.num_words:
         log.warning("only %d words qualify for --num-words %d: taking all of them", len(chosen), spec.num_words)
-    new_words = user_new + [w for w, _ in chosen]
-    vocab = extend_vocab(base.tokens, new_words)
-    _write_vocab_files(out, spec, vocab, user_words, base, [list(speller(w)) for w in new_words])
+    vocab = extend_vocab(base.tokens, user_new + [w for w, _ in chosen])
+    return Choice(vocab, user_new, chosen, ranked_lists, points, speller)
 
-    # statistics on the sample
+
+def write_vocab_dir(out: Path, spec: VocabSpec, choice: Choice, user_words: list, base: Base) -> None:
+    """vocab.txt, tokenizer_config.json (char level when no word was added), keep_tokens.json
+    (with a base vocab.txt), compound_tokens.json (each new word spelled in base ids)."""
+    new_words = choice.new_words
+    if new_words or user_words:
+        Tokenizer(choice.vocab, do_lower_case=spec.do_lower_case, user_words=user_words).save(out)
+    else:  # no words: a character vocabulary, tokenized as BERT does
+        CharTokenizer(choice.vocab, do_lower_case=spec.do_lower_case).save(out)
+    VocabDir(out).write_extras(base.keep_tokens, [list(choice.speller(w)) for w in new_words])
+
+
+def measure(spec: VocabSpec, base: Base, tokenizer: Tokenizer, choice: Choice,
+            counts: CorpusCounts | None) -> tuple[dict[str, Any], dict[str, dict[int, float]]]:
+    """The statistics of the vocabulary on the sample, and the tokens-per-character curves."""
     source, texts = _eval_sample(spec, counts)
-    sample = measure_sample(texts, source, tokenizer, speller.char_tokenizer, workers=spec.workers)
+    sample = measure_sample(texts, source, tokenizer, choice.speller.char_tokenizer, workers=spec.workers)
     if not sample.chars:
         raise UserError(f"no text to measure the tokenizers on ({source})")
+    chosen, new_words = choice.chosen, choice.new_words
     rows, curves = compare_word_lists(
-        sample, extend_vocab(base.tokens, user_new),
-        {label: [w for w, _ in words] for label, words in ranked_lists.items()},
-        len(chosen), points, speller)
+        sample, extend_vocab(base.tokens, choice.user_new),
+        {label: [w for w, _ in words] for label, words in choice.ranked_lists.items()},
+        len(chosen), choice.points, choice.speller)
     word_row = rows.pop(LABELS[spec.word_source])
     char_row = {"tokens": sample.char_tokens, "tokens_per_char": _ratio(sample.char_tokens, sample.chars),
                 "unk_rate": _ratio(sample.char_unks, sample.char_tokens)}
+    stats: dict[str, Any] = {"corpus": _corpus_stats(spec, counts)} if counts is not None else {}
     stats.update({
-        "vocab_size": len(vocab),
+        "vocab_size": len(choice.vocab),
         "base": {"source": base.source, "tokens": len(base.tokens), "original_size": base.original_size},
         "words": {
             "source": spec.word_source, "requested": spec.num_words, "added": len(new_words),
-            "user_words": len(user_new), "max_word_len": spec.max_word_len,
+            "user_words": len(choice.user_new), "max_word_len": spec.max_word_len,
             "min_count": spec.min_count if spec.word_source == "corpus" else None,
             "length_histogram": {str(k): v for k, v in sorted(Counter(map(len, new_words)).items())},
             "top": [[w, n] for w, n in chosen[:TOP_WORDS]],
@@ -568,10 +587,28 @@ def build_vocab(spec: VocabSpec, out: str | Path) -> dict[str, Any]:
     if LABELS["jieba"] in rows:
         jieba_row = stats["tokenizers"]["jieba recipe (as many words)"] = rows[LABELS["jieba"]]
         stats["vs_jieba_recipe"] = _ratio(word_row["tokens"] - jieba_row["tokens"], jieba_row["tokens"])
+    return stats, curves
+
+
+def write_stats(out: Path, stats: Mapping[str, Any], curves: Mapping[str, Mapping[int, float]]) -> None:
+    """stats.json, stats.md and tokens_per_char.png."""
     write_json(out / "stats.json", stats, sort_keys=True)
     (out / "stats.md").write_text(stats_markdown(stats), encoding="utf-8")
-    plot_curves(out / "tokens_per_char.png", curves, char_row["tokens_per_char"], len(chosen),
-                f"{len(base.tokens)} base tokens; sample: {source}"[:110])
+    chosen = stats["words"]["added"] - stats["words"]["user_words"]
+    plot_curves(out / "tokens_per_char.png", curves, stats["tokenizers"]["char"]["tokens_per_char"], chosen,
+                f"{stats['base']['tokens']} base tokens; sample: {stats['sample']['source']}"[:110])
+
+
+def build_vocab(spec: VocabSpec, out: str | Path) -> dict[str, Any]:
+    """Build the vocabulary ``spec`` describes into directory ``out``; return its stats."""
+    out = check_output_dir(out)
+    user_words = load_user_words(spec.user_words, spec.do_lower_case) if spec.user_words else []
+    base = choose_base(spec)
+    tokenizer, counts = count(spec, base, user_words)
+    choice = choose(spec, base, tokenizer, user_words, counts)
+    write_vocab_dir(out, spec, choice, user_words, base)
+    stats, curves = measure(spec, base, tokenizer, choice, counts)
+    write_stats(out, stats, curves)
     return stats
 
 
