@@ -82,7 +82,7 @@ pretrain: setup  ## MLM pretraining, resumable (pretrain/tiny.json by default; C
 	$(PY) pretrain/run.py $(or $(CONFIG),pretrain/tiny.json) --data $(RUNS)/data --out $(RUNS)/pretrain --resume
 
 finetune: setup  ## finetune on a CLUE task: make finetune TASK=tnews MODEL=runs/pretrain/export
-	$(PY) finetune/$(TASK).py --data $(DATA) --model $(MODEL) --out $(RUNS)/finetune/$(TASK)
+	$(PY) finetune/run.py $(TASK) --data $(DATA) --model $(MODEL) --out $(RUNS)/finetune/$(TASK)
 
 compare: setup  ## word vs char comparison: make compare CHAR=... WORD=...
 	$(PY) finetune/compare.py --data $(DATA) --char-model $(CHAR) --word-model $(WORD) --out $(RUNS)/compare

@@ -1,6 +1,6 @@
 """Job configs, read one way (wobert.config): unknown keys refused naming the file and key,
 types checked, paths resolved, command-line options on top; the shipped configs load as
-before."""
+before; each CLUE task's finetuning defaults live with the task and show in --help."""
 from __future__ import annotations
 
 import json
@@ -9,10 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from wobert.cli import main
+from wobert.cli import Parser, main
+from wobert.commands import compare as compare_command
+from wobert.commands import finetune as finetune_command
 from wobert.config import load_job
 from wobert.errors import UserError
+from wobert.finetune_config import FinetuneConfig
 from wobert.records import DataOptions
+from wobert.tasks import TASKS
 from wobert.vocab import VocabSpec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -92,3 +96,47 @@ def test_config_errors_on_the_command_line_are_one_line(tmp_path, monkeypatch, c
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"wobert {argv[0]}: error: ")
     assert re.search(blamed, err), err
+
+
+# Each CLUE task's defaults, as the finetune/<task>.py scripts had them (make finetune TASK=...).
+TASK_DEFAULTS = {  # maxlen, epochs, batch size, lr
+    "tnews": (64, 3, 32, 2e-5), "iflytek": (256, 3, 32, 2e-5), "afqmc": (128, 3, 32, 2e-5),
+    "ocnli": (128, 3, 32, 3e-5), "cmnli": (128, 2, 32, 3e-5), "csl": (256, 3, 16, 2e-5),
+}
+
+
+def finetune_config(tmp_path, *argv: str) -> FinetuneConfig:
+    parser = Parser(prog="wobert finetune")
+    finetune_command.add_cli(parser)
+    args = parser.parse_args(["--model", "m", "--out", str(tmp_path), *argv])
+    spec = finetune_command.task_spec_from_args(args)
+    return finetune_command.config_from_args(args, spec.defaults, predict_test=not args.no_test)
+
+
+@pytest.mark.parametrize("task", TASK_DEFAULTS)
+def test_each_task_trains_with_its_own_defaults_unless_an_option_says_otherwise(tmp_path, task):
+    config = finetune_config(tmp_path, "--task", task)
+    assert (config.maxlen, config.epochs, config.batch_size, config.lr) == TASK_DEFAULTS[task]
+    assert config == TASKS[task].defaults
+    given = finetune_config(tmp_path, "--task", task, "--maxlen", "40", "--lr", "1e-3", "--no-test",
+                            "--seed", "7")
+    assert (given.maxlen, given.lr, given.seed, given.predict_test) == (40, 1e-3, 7, False)
+    assert (given.epochs, given.batch_size) == TASK_DEFAULTS[task][1:3]
+
+
+def test_a_custom_task_and_compare_keep_the_plain_defaults(tmp_path):
+    assert finetune_config(tmp_path, "--train", "t.jsonl") == FinetuneConfig()
+    parser = Parser(prog="wobert compare")
+    compare_command.add_cli(parser)
+    args = parser.parse_args(["--char-model", "c", "--word-model", "w", "--data", "d", "--out", str(tmp_path)])
+    assert finetune_command.config_from_args(args, predict_test=False) == FinetuneConfig(predict_test=False)
+
+
+def test_finetune_help_shows_each_tasks_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["finetune", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    for column, (option, plain) in enumerate((("--maxlen", 128), ("--epochs", 3), ("--batch-size", 32),
+                                               ("--lr", 2e-5))):
+        each = ", ".join(f"{task} {values[column]}" for task, values in TASK_DEFAULTS.items())
+        assert f"default: per task, {each}; custom {plain}" in help_text, option
