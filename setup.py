@@ -9,6 +9,8 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["wobert", "wobert.*"]),
+    # the budgets of `wobert demo`, found next to wobert/demo.py in any install
+    package_data={"wobert": ["demo.json"]},
     # jieba's cut and the word tokenizer's ids, in C (needs a C compiler to install)
     ext_modules=[Extension("wobert._wordcut", ["wobert/_wordcut.c"])],
     python_requires=">=3.10,<3.12",

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bench_finetune import interleaved_seconds
-from wobert.backend import np, set_seed, tf
+from wobert.backend import np, set_seed
 from wobert.finetune import (Encoded, FinetuneConfig, PretrainedModel, batch_inputs, build_classifier,
                              encode_split, length_batches, make_predict_fn, make_train_step)
 from wobert.flops import classifier_step_flops, pretraining_flops

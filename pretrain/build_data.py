@@ -6,10 +6,11 @@ corpus paths start from ``--data``. The vocabulary is ``--vocab``, else the conf
 ``vocab``, else ``runs/vocab`` (what ``make vocab`` builds). Options given here override
 the config.
 """
-import json
 import sys
 
 from wobert.cli import main
+from wobert.config import read_job
+from wobert.errors import UserError
 
 DEFAULT_VOCAB = "runs/vocab"
 
@@ -17,9 +18,8 @@ if __name__ == "__main__":
     argv = sys.argv[1:]
     if argv and not argv[0].startswith("-"):
         try:
-            with open(argv[0], encoding="utf-8") as f:
-                has_vocab = "vocab" in json.load(f)
-        except (OSError, ValueError, TypeError):
+            has_vocab = "vocab" in read_job(argv[0], "data")
+        except (OSError, UserError):
             has_vocab = False  # `wobert data build` reports the broken config
         argv = ["--config", *argv]
         if not has_vocab and not any(a == "--vocab" or a.startswith("--vocab=") for a in argv):

@@ -2,10 +2,18 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from wobert.demo import DEFAULT_CONFIG, DONE, read_config, run_demo
+from wobert.errors import UserError
+
+REPO = Path(__file__).resolve().parents[1]
 
 STAGES = ("data", "vocab-char", "vocab-word", "records-char", "records-word", "pretrain-char",
           "pretrain-word", "pretrain-char-continued", "compare")
@@ -25,8 +33,40 @@ def tiny_config() -> dict:
 def test_read_config_names_the_missing_sections(tmp_path):
     path = tmp_path / "demo.json"
     path.write_text(json.dumps({"seed": 1, "vocab": {}}))
-    with pytest.raises(ValueError, match="missing section.*continue_steps.*finetune"):
+    with pytest.raises(UserError, match=r"demo.json: missing key\(s\) num_words, records, pretrain, "
+                                         "continue_steps, finetune, seeds$"):
         read_config(path)
+    path.write_text(json.dumps({**read_config(DEFAULT_CONFIG), "continue_steps": "300"}))
+    with pytest.raises(UserError, match="demo.json: demo config: continue_steps must be an integer, not '300'"):
+        read_config(path)
+    path.write_text(json.dumps({**read_config(DEFAULT_CONFIG), "pretrian": {}}))
+    with pytest.raises(UserError, match=r"demo.json: unknown key\(s\) pretrian; known: "):
+        read_config(path)
+    with pytest.raises(UserError, match="demo config: seeds must be a list of integers"):
+        run_demo({**read_config(DEFAULT_CONFIG), "seeds": 1}, tmp_path / "out")
+
+
+def test_the_demo_config_is_installed_with_the_package(tmp_path):
+    """A regular (non-editable) install carries demo.json and `wobert demo` finds it there."""
+    source, target = tmp_path / "src", tmp_path / "site"
+    source.mkdir()
+    for name in ("setup.py", "README.md"):
+        shutil.copy(REPO / name, source)
+    shutil.copytree(REPO / "wobert", source / "wobert",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                    "--no-index", "--target", str(target), str(source)],
+                   check=True, capture_output=True, timeout=300)
+    shutil.rmtree(source)  # nothing left to find outside the install
+    script = ("from wobert.demo import DEFAULT_CONFIG, read_config\n"
+              "print(DEFAULT_CONFIG)\n"
+              "print(sorted(read_config(DEFAULT_CONFIG)))\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(target)}, timeout=120, check=True)
+    shipped, sections = result.stdout.splitlines()
+    assert Path(shipped) == target / "wobert" / "demo.json"
+    assert sections == str(sorted(read_config(DEFAULT_CONFIG)))
+    assert DEFAULT_CONFIG == REPO / "wobert" / "demo.json" and not (REPO / "demo.json").exists()
 
 
 def test_demo_runs_every_stage_then_continues_an_interrupted_run(tmp_path, capsys):

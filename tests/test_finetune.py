@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import runpy
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +22,6 @@ from wobert.finetune import (
     load_pretrained,
     pad_batch,
 )
-from wobert.commands.finetune import task_script
 from wobert.tasks import TaskSpec, load_task
 from wobert.tokenizer import SPECIAL_TOKENS, BaseTokenizer, CharTokenizer, Tokenizer, write_vocab
 
@@ -184,15 +185,19 @@ def test_maxlen_beyond_position_embeddings_is_refused(tmp_path, small_char_model
         finetune(model, data, encode_task(model.tokenizer, data, config), config)
 
 
-def test_ocnli_script_end_to_end(tmp_path, shared_data, models):
-    """finetune/ocnli.py mechanics: task defaults overridable, '-' rows counted, CLUE submission."""
+def test_ocnli_script_end_to_end(tmp_path, shared_data, models, monkeypatch):
+    """finetune/run.py ocnli (make finetune TASK=ocnli): the task's defaults, overridable by
+    options; '-' rows counted, CLUE submission."""
     out = tmp_path / "ocnli"
-    code = task_script("ocnli", ["--data", str(shared_data), "--model", str(models["word"]),
-                                 "--out", str(out), "--max-train", "300", "--max-dev", "200",
-                                 "--epochs", "1", "--maxlen", "48"], maxlen=128, epochs=3)
-    assert code == 0
+    monkeypatch.setattr(sys, "argv", [
+        "finetune/run.py", "ocnli", "--data", str(shared_data), "--model", str(models["word"]),
+        "--out", str(out), "--max-train", "300", "--max-dev", "200", "--epochs", "1", "--maxlen", "48"])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(str(Path(__file__).parents[1] / "finetune" / "run.py"), run_name="__main__")
+    assert exit_info.value.code == 0
     result = json.loads((out / "result.json").read_text(encoding="utf-8"))
     assert result["config"]["maxlen"] == 48 and result["config"]["epochs"] == 1
+    assert result["config"]["lr"] == 3e-5 and result["config"]["batch_size"] == 32  # OCNLI's own
     assert result["data"]["dev"]["skipped"] == {"label '-'": 50}
     assert result["data"]["train"]["file"].endswith("train.10k.json")
     assert result["examples"] == {"train": 300, "dev": 200, "test": 3000}

@@ -62,10 +62,10 @@ def test_vocab_that_does_not_match_the_data_fails_clearly(vocab, tmp_path):
 def test_config_file_errors_name_the_file(tmp_path):
     path = tmp_path / "c.json"
     path.write_text(json.dumps({"model": MODEL, "stepz": 3}))
-    with pytest.raises(ValueError, match=r"c.json: unknown key\(s\) stepz"):
+    with pytest.raises(UserError, match=r"c.json: unknown key\(s\) stepz"):
         load_config(path)
     path.write_text(json.dumps({"model": MODEL, "batch_size": 0}))
-    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+    with pytest.raises(UserError, match="c.json: pretrain config: batch_size must be a positive integer"):
         load_config(path)
     path.write_text(json.dumps({"model": MODEL, "learning_rate": "0.1"}))
     with pytest.raises(UserError, match="c.json: pretrain config: learning_rate must be a number, not '0.1'"):

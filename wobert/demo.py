@@ -22,23 +22,40 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Mapping
 
-from wobert.checks import output_dir
-from wobert.errors import UserError
+from wobert.checks import check_field_types, output_dir
+from wobert.config import load_job
 from wobert.jsonfile import read_json, write_json
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "demo.json"
+DEFAULT_CONFIG = Path(__file__).resolve().parent / "demo.json"  # package data: installed with wobert
 DONE = "DONE.json"
 
 
+@dataclass
+class DemoConfig:
+    """The demo's budgets (``demo.json``): a section per stage, each holding keys of that
+    stage's job (checked when the stage runs)."""
+
+    seed: int
+    num_words: int  # words added to the character base in the word vocabulary
+    vocab: dict[str, Any]  # VocabSpec keys
+    records: dict[str, Any]  # DataOptions keys of both vocabularies' records
+    pretrain: dict[str, Any]  # PretrainConfig keys of the char model's pretraining
+    continue_steps: int  # steps of the word model and of the char model trained on
+    finetune: dict[str, Any]  # FinetuneConfig keys
+    seeds: list[int]  # finetuning seeds
+    records_char: dict[str, Any] = field(default_factory=dict)  # DataOptions keys for one vocabulary
+    records_word: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_field_types(self, "demo config")
+
+
 def read_config(path: str | Path) -> dict[str, Any]:
-    """The demo's budgets: one JSON file with a section per stage."""
-    config = read_json(path, "demo config")
-    missing = {"seed", "vocab", "records", "pretrain", "continue_steps", "finetune", "seeds"} - set(config)
-    if missing:
-        raise UserError(f"{path}: missing section(s) {', '.join(sorted(missing))}")
-    return config
+    """The demo's budgets: one JSON file with a section per stage (see :class:`DemoConfig`)."""
+    return asdict(load_job(DemoConfig, path, what="demo"))
 
 
 def stage(out: Path, name: str, work: Callable[[Path], Any]) -> Path:
@@ -71,8 +88,8 @@ def build_vocab_dir(directory: Path, corpus: Path, base_vocab: Path | None,
     """A vocabulary directory on the corpus: the character base plus ``num_words`` words."""
     from wobert.vocab import VocabSpec, build_vocab
 
-    spec = VocabSpec(base_vocab=str(base_vocab) if base_vocab else None, corpus=[str(corpus)],
-                     word_source="corpus", **{**options, "num_words": num_words})
+    spec = VocabSpec.from_config(options, base_vocab=str(base_vocab) if base_vocab else None,
+                                 corpus=[str(corpus)], word_source="corpus", num_words=num_words)
     stats = build_vocab(spec, directory)
     return {"vocab_size": stats["vocab_size"], "words": stats["words"]["added"]}
 
@@ -81,7 +98,8 @@ def build_records_dir(directory: Path, corpus: Path, vocab: Path, options: Mappi
     """Masked TFRecord shards of the corpus for one vocabulary."""
     from wobert.records import DataOptions, build_records
 
-    manifest = build_records(DataOptions(corpus=[str(corpus)], vocab=str(vocab), **options), directory)
+    options = DataOptions.from_config(options, corpus=[str(corpus)], vocab=str(vocab))
+    manifest = build_records(options, directory)
     return {"sequences": sum(s.sequences for s in manifest.shards),
             "tokens": sum(s.tokens for s in manifest.shards)}
 
@@ -92,7 +110,8 @@ def pretrain_dir(directory: Path, records: Path, vocab: Path, options: Mapping[s
     from wobert.model import read_vocabulary
     from wobert.pretrain import PretrainConfig, Records, train
 
-    config = PretrainConfig(**{**options, "init": str(init) if init else None})
+    config = load_job(PretrainConfig, options, what="demo pretrain",
+                      overrides={"init": str(init) if init else None})
     resume = (directory / "checkpoints").is_dir()
     result = train(config, Records(records), directory, read_vocabulary(vocab), resume=resume)
     return {"steps": result["step"], "last": result["last"], "export": result["export"]}
@@ -104,8 +123,9 @@ def run_demo(config: Mapping[str, Any], out: str | Path, data: str | Path | None
     from wobert.finetune import FinetuneConfig
     from wobert.tasks import TaskSpec
 
+    job = load_job(DemoConfig, config, what="demo")
     out = Path(out)
-    seed = int(config["seed"])
+    seed = job.seed
     base_vocab = None
     tasks: list[Any] = [TaskSpec("sentiment", "sentence")]
     if data is not None:
@@ -119,21 +139,20 @@ def run_demo(config: Mapping[str, Any], out: str | Path, data: str | Path | None
 
     raw = stage(out, "data", lambda d: prepare_data(d, seed))
     corpus = raw / "corpus.txt"
-    vocab_options = config["vocab"]
     vocab = {
-        "char": stage(out, "vocab-char", lambda d: build_vocab_dir(d, corpus, base_vocab, vocab_options, 0)),
+        "char": stage(out, "vocab-char", lambda d: build_vocab_dir(d, corpus, base_vocab, job.vocab, 0)),
         "word": stage(out, "vocab-word", lambda d: build_vocab_dir(
-            d, corpus, base_vocab, vocab_options, int(config["num_words"]))),
+            d, corpus, base_vocab, job.vocab, job.num_words)),
     }
     records = {
         kind: stage(out, f"records-{kind}", lambda d, kind=kind: build_records_dir(
-            d, corpus, vocab[kind], {**config["records"], **config.get(f"records_{kind}", {})}))
+            d, corpus, vocab[kind], {**job.records, **getattr(job, f"records_{kind}")}))
         for kind in ("char", "word")
     }
-    pretrain = dict(config["pretrain"], seed=seed)
+    pretrain = dict(job.pretrain, seed=seed)
     first = stage(out, "pretrain-char", lambda d: pretrain_dir(d, records["char"], vocab["char"], pretrain, None))
-    more = dict(pretrain, steps=int(config["continue_steps"]),
-                warmup_steps=min(int(pretrain.get("warmup_steps", 0)), int(config["continue_steps"]) // 10))
+    more = dict(pretrain, steps=job.continue_steps,
+                warmup_steps=min(int(pretrain.get("warmup_steps", 0)), job.continue_steps // 10))
     models = {
         kind: stage(out, f"pretrain-{kind}" + ("-continued" if kind == "char" else ""),
                     lambda d, kind=kind: pretrain_dir(d, records[kind], vocab[kind], more, first / "export"))
@@ -143,9 +162,9 @@ def run_demo(config: Mapping[str, Any], out: str | Path, data: str | Path | None
         link = raw / "clue"
         if not link.exists():
             link.symlink_to((data / "clue").resolve(), target_is_directory=True)
-    finetune = FinetuneConfig(**config["finetune"])
+    finetune = load_job(FinetuneConfig, job.finetune, what="demo finetune")
     report = stage(out, "compare", lambda d: compare(
-        models["char"] / "export", models["word"] / "export", tasks, config["seeds"], raw,
+        models["char"] / "export", models["word"] / "export", tasks, job.seeds, raw,
         finetune, d)["summary"])
     print((report / "comparison.md").read_text(encoding="utf-8"))
     return read_json(report / "comparison.json", "comparison")
@@ -155,7 +174,8 @@ def add_cli(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__.split("\n\n")[0] + (
         " Builds a vocabulary, pretrains a tiny char model, initialises a word model from it, "
         "finetunes both and prints the comparison. Run it again to continue an interrupted demo.")
-    parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="budgets (default: demo.json)")
+    parser.add_argument("--config", default=str(DEFAULT_CONFIG),
+                        help="budgets (default: the demo.json installed with wobert)")
     parser.add_argument("--out", default="runs/demo", type=output_dir, help="run directory (default: runs/demo)")
     parser.add_argument("--data", help="shared data root: use its bert-base-chinese vocab.txt as the "
                         "character base and add TNEWS from DATA/clue/tnews")

@@ -38,6 +38,7 @@ from tqdm import tqdm
 
 from wobert.backend import first_line, keras, set_seed, tf
 from wobert.checks import check_field_types, check_output_dir
+from wobert.config import load_job
 from wobert.errors import UserError
 from wobert.dataset import make_dataset
 from wobert.files import replace_dir, sha256_file
@@ -99,18 +100,7 @@ class PretrainConfig:
 
 def load_config(path: str | os.PathLike, **overrides: Any) -> PretrainConfig:
     """Read a config JSON; ``overrides`` that are not None replace its values."""
-    path = Path(path)
-    values = read_json(path, "pretrain config")
-    known = {f.name for f in fields(PretrainConfig)}
-    unknown = sorted(set(values) - known - {"description"})
-    if unknown:
-        raise UserError(f"{path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    values.pop("description", None)
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        return PretrainConfig(**values)
-    except UserError as err:
-        raise UserError(f"{path}: {err}") from None
+    return load_job(PretrainConfig, path, what="pretrain", overrides=overrides)
 
 
 # ---------------------------------------------------------------------------------------

@@ -26,18 +26,18 @@ import argparse
 import os
 import re
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 from tqdm import tqdm
 
 from wobert.checks import NON_NEGATIVE, POSITIVE, check_field_types, check_output_dir, number, output_dir
+from wobert.config import Job, given, load_job
 from wobert.corpus import SkipLog, WorkerLost, chunked, expand_paths, iter_lines, map_ordered
 from wobert.errors import UserError
 from wobert.files import sha256_file
-from wobert.jsonfile import read_json
 from wobert.manifest import CONTENT_KEYS, MANIFEST, VOCAB_SUBDIR, InputFile, Manifest, Shard, check_records
 from wobert.masking import MASKINGS, MaskSpec, default_max_predictions, mask_batch, random_ranges
 from wobert.packing import WordEncoder, document_sequences
@@ -92,21 +92,12 @@ class DataOptions:
             raise UserError(f"max_predictions must be >= 1, not {self.max_predictions}")
 
     @classmethod
-    def from_config(cls, config: dict[str, Any], root: str | Path = ".", where: str = "config",
-                    **overrides: Any) -> "DataOptions":
-        """Options from a job config (its corpus paths relative to ``root``), then ``overrides``."""
-        if not isinstance(config, dict):
-            raise UserError(f"{where}: a data job config is a JSON object")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(config) - known)
-        if unknown:
-            raise UserError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        values = dict(config)
-        if "corpus" in values:
-            corpus = values["corpus"]
-            values["corpus"] = [str(Path(root, p)) for p in ([corpus] if isinstance(corpus, str) else corpus)]
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+    def from_config(cls, config: Job | None = None, root: str | Path = ".", *,
+                    base: Mapping[str, Any] | None = None, **overrides: Any) -> "DataOptions":
+        """Options from ``base``, then a job config (a ``pretrain/data*.json`` file or its
+        mapping; its corpus paths start from ``root``), then the ``overrides`` that are not None."""
+        return load_job(cls, config, what="data", root=root, paths=("corpus",), base=base,
+                        overrides=overrides)
 
 
 def shard_name(index: int) -> str:
@@ -334,11 +325,8 @@ def verify_records(data_dir: str | Path) -> Manifest:
 
 def options_from_args(args: argparse.Namespace) -> DataOptions:
     """The options of ``--config`` (if any) with those given on the command line on top."""
-    config: dict[str, Any] = {"workers": os.cpu_count() or 1}
-    if args.config:
-        config.update(read_json(args.config, "data job config"))
-    overrides = {f.name: getattr(args, f.name, None) for f in fields(DataOptions)}
-    return DataOptions.from_config(config, args.data, args.config or "options", **overrides)
+    return DataOptions.from_config(args.config, args.data, base={"workers": os.cpu_count() or 1},
+                                   **given(args, DataOptions))
 
 
 def run_cli(args: argparse.Namespace) -> int:

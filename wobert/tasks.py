@@ -1,7 +1,8 @@
 """Labelled text-classification data: the CLUE tasks and the user's own JSONL/TSV files.
 
 A task is a ``TaskSpec`` (which fields hold the text, the optional second text and the label;
-which files hold train/dev/test; the label set). ``load_task`` reads the files of a task
+which files hold train/dev/test; the label set; its finetuning defaults, which
+``wobert finetune --help`` shows). ``load_task`` reads the files of a task
 directory into ``TaskData``; ``write_predictions`` writes CLUE submission files.
 
 File formats and quirks:
@@ -28,6 +29,7 @@ from typing import Any, Iterator, Sequence
 
 from wobert.errors import UserError
 from wobert.jsonfile import JSON_SUFFIXES
+from wobert.finetune_config import FinetuneConfig
 
 LIST_SEPARATOR = "；"
 NLI_LABELS = ("entailment", "neutral", "contradiction")
@@ -39,7 +41,9 @@ class TaskSpec:
 
     ``train``/``dev``/``test`` list candidate file names inside the task directory; the first
     that exists is used. ``labels`` is the label set when the directory has no labels.json
-    (``None``: the sorted labels seen in the training file).
+    (``None``: the sorted labels seen in the training file). ``defaults`` are the task's
+    hyper-parameters and budgets, what ``wobert finetune --task NAME`` trains with unless an
+    option says otherwise.
     """
 
     name: str
@@ -52,19 +56,30 @@ class TaskSpec:
     dev: tuple[str, ...] = ("dev.json", "dev.jsonl", "dev.tsv")
     test: tuple[str, ...] = ("test.json", "test.jsonl", "test.tsv")
     skip_labels: tuple[str, ...] = ()
+    defaults: FinetuneConfig = field(default_factory=FinetuneConfig)
 
 
+# The CLUE tasks; the defaults where they differ from FinetuneConfig's (maxlen 128, 3 epochs,
+# batch 32, lr 2e-5): short TNEWS titles, long IFLYTEK descriptions and CSL abstracts.
 TASKS: dict[str, TaskSpec] = {
-    "tnews": TaskSpec("tnews", "sentence"),
-    "iflytek": TaskSpec("iflytek", "sentence"),
+    # TNEWS: short news titles into 15 categories
+    "tnews": TaskSpec("tnews", "sentence", defaults=FinetuneConfig(maxlen=64)),
+    # IFLYTEK: app descriptions into 119 categories
+    "iflytek": TaskSpec("iflytek", "sentence", defaults=FinetuneConfig(maxlen=256)),
+    # AFQMC: do two customer questions mean the same?
     "afqmc": TaskSpec("afqmc", "sentence1", "sentence2", labels=("0", "1")),
+    # OCNLI: natural language inference on original Chinese pairs ('-': annotators disagreed)
     "ocnli": TaskSpec(
         "ocnli", "sentence1", "sentence2", labels=NLI_LABELS, skip_labels=("-",),
         train=("train.50k.json", "train.json", "train.30k.json", "train.10k.json", "train.3k.json"),
+        defaults=FinetuneConfig(lr=3e-5),
     ),
-    "cmnli": TaskSpec("cmnli", "sentence1", "sentence2", labels=NLI_LABELS, skip_labels=("-",)),
+    # CMNLI: translated MNLI pairs
+    "cmnli": TaskSpec("cmnli", "sentence1", "sentence2", labels=NLI_LABELS, skip_labels=("-",),
+                      defaults=FinetuneConfig(epochs=2, lr=3e-5)),
     # CSL: is every keyword a keyword of the abstract? Keywords first, so truncation cuts the abstract.
-    "csl": TaskSpec("csl", "keyword", "abst", labels=("0", "1")),
+    "csl": TaskSpec("csl", "keyword", "abst", labels=("0", "1"),
+                    defaults=FinetuneConfig(maxlen=256, batch_size=16)),
 }
 
 

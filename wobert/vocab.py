@@ -21,7 +21,6 @@ Output directory: ``vocab.txt`` + ``tokenizer_config.json`` (``Tokenizer.load(DI
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import os
 import unicodedata
@@ -35,10 +34,11 @@ from tqdm import tqdm
 
 from wobert.cache import Cache
 from wobert.checks import NON_NEGATIVE, POSITIVE, check_field_types, check_output_dir, number, output_dir
+from wobert.config import Job, given, load_job
 from wobert.errors import UserError
 from wobert.corpus import SkipLog, chunked, fold_chunks, iter_lines
 from wobert.segment import jieba_dictionary
-from wobert.jsonfile import read_json, write_json
+from wobert.jsonfile import write_json
 from wobert.vocabdir import FILES, VocabDir
 from wobert.tokenizer import (
     SPECIAL_TOKENS, CharTokenizer, Tokenizer, is_cjk, is_redundant, extend_vocab, normalize,
@@ -96,24 +96,12 @@ class VocabSpec:
             raise UserError("without --base-vocab, a --corpus is needed to count the characters")
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], root: str | Path = ".") -> "VocabSpec":
-        """A spec from a job config; relative paths in it are taken relative to ``root``."""
-        return cls(**cls.resolve_paths(config, root))
-
-    @classmethod
-    def resolve_paths(cls, config: Mapping[str, Any], root: str | Path) -> dict[str, Any]:
-        """``config`` checked for unknown keys, with its paths made relative to ``root``."""
-        unknown = sorted(set(config) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise UserError(f"unknown vocab config keys: {', '.join(unknown)}")
-        values = dict(config)
-        for key in cls.PATH_FIELDS:
-            value = values.get(key)
-            if isinstance(value, list):
-                values[key] = [str(Path(root, v)) for v in value]
-            elif value is not None:
-                values[key] = str(Path(root, value))
-        return values
+    def from_config(cls, config: Job | None = None, root: str | Path = ".", *,
+                    base: Mapping[str, Any] | None = None, **overrides: Any) -> "VocabSpec":
+        """A spec from ``base``, then a job config (a ``vocab/*.json`` file or its mapping;
+        relative paths in it start from ``root``), then the ``overrides`` that are not None."""
+        return load_job(cls, config, what="vocab", root=root, paths=cls.PATH_FIELDS, base=base,
+                        overrides=overrides)
 
 
 # ---------------------------------------------------------------------------------------
@@ -657,15 +645,8 @@ def add_cli(parser: argparse.ArgumentParser) -> None:
 
 def spec_from_args(args: argparse.Namespace) -> VocabSpec:
     """The ``--config`` job (if any) with the options given on the command line on top."""
-    config: dict[str, Any] = {"workers": os.cpu_count() or 1}
-    if args.config:
-        job = read_json(args.config, "vocab job config")
-        if not isinstance(job, dict):
-            raise UserError(f"{args.config}: a vocab job config is a JSON object")
-        config.update(VocabSpec.resolve_paths(job, args.data))
-    config.update({f.name: getattr(args, f.name) for f in dataclasses.fields(VocabSpec)
-                   if getattr(args, f.name, None) is not None})
-    return VocabSpec(**config)
+    return VocabSpec.from_config(args.config, args.data, base={"workers": os.cpu_count() or 1},
+                                 **given(args, VocabSpec))
 
 
 def run_cli(args: argparse.Namespace) -> int:

@@ -1,30 +1,51 @@
-"""``wobert finetune`` and the ``finetune/<task>.py`` scripts: options here, the training in
-:mod:`wobert.finetune` (TensorFlow)."""
+"""``wobert finetune`` (and ``finetune/run.py TASK``): options here, the training in
+:mod:`wobert.finetune` (TensorFlow). A named task trains with its defaults
+(``TaskSpec.defaults``); an option given overrides them."""
 from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import fields, replace
-from typing import Any, Sequence
+from dataclasses import asdict, fields, replace
+from typing import Any
 
 from wobert.checks import NON_NEGATIVE, POSITIVE, number, output_dir
+from wobert.config import given, load_job
 from wobert.errors import UserError
 from wobert.finetune_config import FinetuneConfig
 from wobert.tasks import TASKS, TaskData, TaskSpec, load_task
 
 
-def add_config_options(parser: argparse.ArgumentParser) -> None:
-    """Options shared by ``wobert finetune`` and ``wobert compare`` (hyper-parameters, budgets)."""
-    d = FinetuneConfig()
+# The options whose default differs from task to task (lr, epochs, batch_size, maxlen).
+PER_TASK = tuple(f.name for f in fields(FinetuneConfig)
+                 if any(getattr(spec.defaults, f.name) != f.default for spec in TASKS.values()))
+
+
+def _defaults(per_task: bool) -> Any:
+    """``default(name, what)``: the argparse default and help of option ``name`` (``what`` it
+    is); with ``per_task``, one of ``PER_TASK`` defaults to None and its help lists each task's."""
+    def default(name: str, what: str = "") -> dict[str, Any]:
+        if per_task and name in PER_TASK:
+            tasks = ", ".join(f"{task} {getattr(spec.defaults, name)}" for task, spec in TASKS.items())
+            value, shown = None, f"default: per task, {tasks}; custom {getattr(FinetuneConfig, name)}"
+        else:
+            value, shown = getattr(FinetuneConfig, name), "default %(default)s"
+        return {"default": value, "help": f"{what} ({shown})" if what else shown}
+    return default
+
+
+def add_config_options(parser: argparse.ArgumentParser, per_task: bool = False) -> None:
+    """Options shared by ``wobert finetune`` and ``wobert compare`` (hyper-parameters, budgets).
+    With ``per_task`` (finetune), the options in ``PER_TASK`` default to the task's."""
+    d, default = FinetuneConfig(), _defaults(per_task)
     share = number(float, 0, 1)
     g = parser.add_argument_group("training")
-    g.add_argument("--lr", type=number(float, 0), default=d.lr, help="peak learning rate (default %(default)s)")
-    g.add_argument("--epochs", type=POSITIVE, default=d.epochs, help="default %(default)s")
-    g.add_argument("--batch-size", type=POSITIVE, default=d.batch_size, help="training batch (default %(default)s)")
+    g.add_argument("--lr", type=number(float, 0), **default("lr", "peak learning rate"))
+    g.add_argument("--epochs", type=POSITIVE, **default("epochs"))
+    g.add_argument("--batch-size", type=POSITIVE, **default("batch_size", "training batch"))
     g.add_argument("--eval-batch-size", type=POSITIVE, default=d.eval_batch_size,
                    help="dev/test batch; inference speed is measured with it (default %(default)s)")
-    g.add_argument("--maxlen", type=number(int, 2), default=d.maxlen,
-                   help="tokens per example incl. [CLS]/[SEP]; longer ones are truncated (default %(default)s)")
+    g.add_argument("--maxlen", type=number(int, 2), **default(
+        "maxlen", "tokens per example incl. [CLS]/[SEP]; longer ones are truncated"))
     g.add_argument("--pooling", choices=("pool", "cls"), default=d.pooling,
                    help="classify BERT's pooled output or the raw [CLS] vector (default %(default)s)")
     g.add_argument("--dropout", type=number(float, 0, 1, below=True), default=d.dropout,
@@ -49,11 +70,12 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
                    help="evaluate on the first N dev examples only (default: all)")
 
 
-def config_from_args(args: argparse.Namespace, **overrides: Any) -> FinetuneConfig:
-    """A FinetuneConfig from parsed options (fields absent from ``args`` keep their defaults)."""
-    names = {f.name for f in fields(FinetuneConfig)}
-    values = {k: v for k, v in vars(args).items() if k in names}
-    return FinetuneConfig(**{**values, **overrides})
+def config_from_args(args: argparse.Namespace, base: FinetuneConfig | None = None,
+                     **overrides: Any) -> FinetuneConfig:
+    """``base`` (a task's defaults; default: FinetuneConfig's) with the parsed options that are
+    not None, then ``overrides``, on top (fields absent from ``args`` keep ``base``'s)."""
+    return load_job(FinetuneConfig, what="finetune", base=asdict(base or FinetuneConfig()),
+                    overrides={**given(args, FinetuneConfig), **overrides})
 
 
 def add_cli(parser: argparse.ArgumentParser) -> None:
@@ -85,7 +107,7 @@ def add_cli(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save-model", action="store_true",
                         help="write the best model to OUT/model/ (BERT, classifier and labels), "
                              "which `wobert export` turns into a Hugging Face or ONNX model")
-    add_config_options(parser)
+    add_config_options(parser, per_task=True)
 
 
 def task_spec_from_args(args: argparse.Namespace) -> TaskSpec:
@@ -119,7 +141,7 @@ def run_cli(args: argparse.Namespace) -> int:
     from wobert.finetune import encode_task, finetune, load_pretrained
 
     spec = task_spec_from_args(args)
-    config = config_from_args(args, predict_test=not args.no_test)
+    config = config_from_args(args, spec.defaults, predict_test=not args.no_test)
     model = load_pretrained(args.model)
     data = load_task_from_args(args, spec)
     encoded = encode_task(model.tokenizer, data, config)
@@ -132,12 +154,3 @@ def run_cli(args: argparse.Namespace) -> int:
           f"inference {result['inference_examples_per_s']:.1f} ex/s -> {args.out}/result.json")
     return 0
 
-
-def task_script(task: str, argv: Sequence[str] | None = None, **defaults: Any) -> int:
-    """Entry of ``finetune/<task>.py``: ``wobert finetune --task TASK`` with the task's defaults
-    (e.g. ``maxlen=64``) placed before the user's options, which override them."""
-    from wobert.cli import main
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    preset = [f"--{k.replace('_', '-')}={v}" for k, v in defaults.items()]
-    return main(["finetune", "--task", task, *preset, *argv])
