@@ -10,7 +10,8 @@ setup(
     long_description_content_type="text/markdown",
     packages=find_packages(include=["wobert", "wobert.*"]),
     # jieba's cut and the word tokenizer's ids, in C (needs a C compiler to install)
-    ext_modules=[Extension("wobert._wordcut", ["wobert/_wordcut.c"])],
+    ext_modules=[Extension("wobert._wordcut", ["wobert/_wordcut.c"],
+                           extra_compile_args=["-Wall", "-Wextra"])],
     python_requires=">=3.10,<3.12",
     # The tokenizer alone (``from wobert import Tokenizer``, ``wobert.hf.WoBertTokenizer`` for
     # transformers): what serving a model needs, no TensorFlow.
