@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import collections
+import functools
 import gc
 import io
 import itertools
@@ -81,8 +82,8 @@ def _real_base_vocab() -> Path | None:
     return path if path is not None and path.is_file() else None
 
 
-@pytest.fixture(scope="session")
-def base_vocab() -> dict[str, int]:
+@functools.lru_cache(maxsize=1)
+def exactness_vocab() -> dict[str, int]:
     """bert-base-chinese's vocab.txt where the shared data has it, else the char vocabulary of
     the embedded People's Daily text (every character, ``##`` pieces for letters and digits)
     plus EXTRA_PIECES."""
@@ -91,6 +92,24 @@ def base_vocab() -> dict[str, int]:
         return read_vocab(path)
     chars = collections.Counter(itertools.chain.from_iterable(map(normalize, embedded.peoples_daily())))
     return extend_vocab(char_vocab(chars, 1), EXTRA_PIECES)
+
+
+@functools.lru_cache(maxsize=1)
+def exactness_texts() -> tuple[str, ...]:
+    """Corpus lines and CLUE sentences of the shared data, else People's Daily paragraphs and
+    reviews of the embedded text (SAMPLE_LINES of each)."""
+    data = shared_data_dir()
+    if data is None:
+        reviews = [text for text, _ in embedded.sentiment_examples()]
+        return tuple(random.Random(0).sample(list(embedded.peoples_daily()), SAMPLE_LINES)
+                     + random.Random(1).sample(reviews, SAMPLE_LINES))
+    sentences = [r["sentence"] for r in _clue_records(data) if "sentence" in r]
+    return tuple(_corpus_sample(data, SAMPLE_LINES) + random.Random(1).sample(sentences, SAMPLE_LINES))
+
+
+@pytest.fixture(scope="session")
+def base_vocab() -> dict[str, int]:
+    return exactness_vocab()
 
 
 @pytest.fixture(scope="session")
@@ -139,15 +158,7 @@ def _clue_records(shared_data: Path) -> list[dict]:
 
 @pytest.fixture(scope="session")
 def sample_texts() -> list[str]:
-    """Corpus lines and CLUE sentences of the shared data, else People's Daily paragraphs and
-    reviews of the embedded text."""
-    data = shared_data_dir()
-    if data is None:
-        reviews = [text for text, _ in embedded.sentiment_examples()]
-        return (random.Random(0).sample(list(embedded.peoples_daily()), SAMPLE_LINES)
-                + random.Random(1).sample(reviews, SAMPLE_LINES))
-    sentences = [r["sentence"] for r in _clue_records(data) if "sentence" in r]
-    return _corpus_sample(data, SAMPLE_LINES) + random.Random(1).sample(sentences, SAMPLE_LINES)
+    return list(exactness_texts())
 
 
 @pytest.fixture(scope="session")

@@ -69,7 +69,7 @@ def _char_class(ranges: Iterable[tuple[int, int]]) -> re.Pattern:
 
 
 @functools.lru_cache(maxsize=1)
-def _combining_marks() -> tuple[re.Pattern, dict[int, None]]:
+def combining_marks() -> tuple[re.Pattern, dict[int, None]]:
     """Characters of category Mn (planes 0-3 and 14 hold them all): a regex matching those
     in the BMP or any astral character (where the rest lie), and a ``str.translate`` table
     that deletes them all."""
@@ -87,7 +87,7 @@ def normalize(text: str) -> str:
     if text.isascii():
         return text.lower()
     text = unicodedata.normalize("NFD", text.lower())
-    maybe_marks, delete_marks = _combining_marks()
+    maybe_marks, delete_marks = combining_marks()
     if maybe_marks.search(text):
         text = text.translate(delete_marks)
     return text
