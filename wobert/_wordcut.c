@@ -27,8 +27,15 @@
  *   first; every character of normalized text is left as it is by normalizing again.)
  * - [CLS] first [SEP] second [SEP], cut to maxlen as bert4keras's truncate_sequences.
  *
- * encode copies (and normalizes) the texts, releases the GIL while it cuts and looks up,
- * then builds the lists.
+ * tokenize(texts, words) gives the same tokens as strings (bert4keras's tokenize: a token's
+ * vocabulary string, or for [UNK] the characters it stands for), and encode_words(texts,
+ * words) the same ids with 1 for each token that starts a word: the first token of a piece
+ * of the cut (word level), or at the char level a token other than a "##" piece whose first
+ * character lies in another piece of the cut than the previous token's (whole-word masking
+ * of a char tokenizer over jieba's words, with a cutter that holds jieba's dictionary).
+ *
+ * Each copies (and normalizes) the texts, releases the GIL while it cuts and looks up, then
+ * builds the lists.
  *
  * The dictionary and the vocabulary share one trie: nodes hold a word's score and a
  * token's id; edges (parent, character) live in one open-addressing hash table, except
@@ -1002,6 +1009,76 @@ static PyObject *WordCutter_cut(WordCutter *self, PyObject *text) {
     return pieces;
 }
 
+/* A batch of texts (and pairs) copied, normalized and tokenized: text k's tokens are
+ * ids[ends[k - 1]:ends[k]] (ends[-1] = 0), its pair's ids[ends[n + k - 1]:ends[n + k]]. */
+typedef struct {
+    Texts firsts, seconds;
+    Work work;
+    Ids ids;
+    Py_ssize_t *ends;
+} Batch;
+
+static void batch_free(Batch *b) {
+    PyMem_RawFree(b->ends);
+    ids_free(&b->ids);
+    work_free(&b->work);
+    texts_free(&b->firsts);
+    texts_free(&b->seconds);
+}
+
+/* Fill b from the lists texts and pairs (or NULL), the GIL released while it tokenizes;
+ * details and cut_words as for add_text. -1 with an exception (b is freed either way by
+ * batch_free). */
+static int batch_run(const WordCutter *self, PyObject *texts, PyObject *pairs, int words,
+                     int details, int cut_words, Batch *b) {
+    Py_ssize_t n = PyList_GET_SIZE(texts);
+    memset(b, 0, sizeof(*b));
+    b->ids.details = details;
+    if (!(b->ends = PyMem_RawMalloc(2 * (n + 1) * sizeof(Py_ssize_t)))) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (texts_copy(self, texts, 1, &b->firsts) < 0 || (pairs && texts_copy(self, pairs, 1, &b->seconds) < 0))
+        return -1;
+    int failed;
+    Py_BEGIN_ALLOW_THREADS
+    Py_ssize_t longest = b->firsts.longest > b->seconds.longest ? b->firsts.longest : b->seconds.longest;
+    failed = work_alloc(&b->work, longest) < 0 ||
+             add_texts(self, &b->firsts, words, cut_words, &b->work, &b->ids, b->ends) < 0 ||
+             (pairs && add_texts(self, &b->seconds, words, cut_words, &b->work, &b->ids, b->ends + n) < 0);
+    Py_END_ALLOW_THREADS
+    if (failed)
+        PyErr_NoMemory();
+    return failed ? -1 : 0;
+}
+
+/* What batch_results makes of each text: encode's, tokenize's or encode_words's result. */
+enum { ENCODINGS, TOKEN_STRINGS, WORD_STARTS };
+
+/* The list of each text's result (pair and maxlen: for ENCODINGS). */
+static PyObject *batch_results(const WordCutter *self, const Batch *b, Py_ssize_t n, int what,
+                               int pair, Py_ssize_t maxlen) {
+    PyObject *result = PyList_New(n);
+    const Py_ssize_t *ends = b->ends;
+    for (Py_ssize_t k = 0; result && k < n; k++) {
+        Py_ssize_t a = k ? ends[k - 1] : 0, e = ends[k], c = 0, d = 0;
+        if (pair) {
+            c = k ? ends[n + k - 1] : ends[n - 1];
+            d = ends[n + k];
+        }
+        PyObject *item =
+            what == ENCODINGS ? encoding(self, b->ids.ids + a, e - a, b->ids.ids + c, d - c, pair, maxlen)
+            : what == TOKEN_STRINGS ? token_strings(self, &b->ids, a, e, b->firsts.chars + b->firsts.starts[k],
+                                                    b->work.word)
+                                    : word_starts(&b->ids, a, e);
+        if (item)
+            PyList_SET_ITEM(result, k, item);
+        else
+            Py_CLEAR(result);
+    }
+    return result;
+}
+
 static PyObject *WordCutter_encode(WordCutter *self, PyObject *args, PyObject *kwargs) {
     static char *keywords[] = {"texts", "pairs", "maxlen", "words", NULL};
     PyObject *texts, *pairs = Py_None, *result = NULL;
@@ -1020,44 +1097,10 @@ static PyObject *WordCutter_encode(WordCutter *self, PyObject *args, PyObject *k
         PyErr_SetString(PyExc_ValueError, "pairs must be None or a list as long as texts");
         return NULL;
     }
-    Texts firsts = {0}, seconds = {0};
-    Work work = {0};
-    Ids ids = {0};
-    Py_ssize_t *ends = PyMem_RawMalloc(2 * (n + 1) * sizeof(Py_ssize_t));
-    if (!ends) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    if (texts_copy(self, texts, 1, &firsts) < 0 || (pair && texts_copy(self, pairs, 1, &seconds) < 0))
-        goto done;
-    int failed;
-    Py_BEGIN_ALLOW_THREADS
-    failed = work_alloc(&work, firsts.longest > seconds.longest ? firsts.longest : seconds.longest) < 0 ||
-             add_texts(self, &firsts, words, 0, &work, &ids, ends) < 0 ||
-             (pair && add_texts(self, &seconds, words, 0, &work, &ids, ends + n) < 0);
-    Py_END_ALLOW_THREADS
-    if (failed) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    if (!(result = PyList_New(n)))
-        goto done;
-    for (Py_ssize_t k = 0; k < n; k++) {
-        Py_ssize_t a = k ? ends[k - 1] : 0, b = ends[k];
-        Py_ssize_t c = pair ? (k ? ends[n + k - 1] : ends[n - 1]) : 0, d = pair ? ends[n + k] : 0;
-        PyObject *item = encoding(self, ids.ids + a, b - a, ids.ids + c, d - c, pair, maxlen);
-        if (!item) {
-            Py_CLEAR(result);
-            break;
-        }
-        PyList_SET_ITEM(result, k, item);
-    }
-done:
-    PyMem_RawFree(ends);
-    ids_free(&ids);
-    work_free(&work);
-    texts_free(&firsts);
-    texts_free(&seconds);
+    Batch b;
+    if (batch_run(self, texts, pair ? pairs : NULL, words, 0, 0, &b) == 0)
+        result = batch_results(self, &b, n, ENCODINGS, pair, maxlen);
+    batch_free(&b);
     return result;
 }
 
@@ -1075,43 +1118,10 @@ static PyObject *detailed(WordCutter *self, PyObject *args, PyObject *kwargs,
         return NULL;
     }
     Py_ssize_t n = PyList_GET_SIZE(texts);
-    Texts copied = {0};
-    Work work = {0};
-    Ids ids = {.details = 1};
-    Py_ssize_t *ends = PyMem_RawMalloc((n + 1) * sizeof(Py_ssize_t));
-    if (!ends) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    if (texts_copy(self, texts, 1, &copied) < 0)
-        goto done;
-    int failed;
-    Py_BEGIN_ALLOW_THREADS
-    failed = work_alloc(&work, copied.longest) < 0 ||
-             add_texts(self, &copied, words, !strings, &work, &ids, ends) < 0;
-    Py_END_ALLOW_THREADS
-    if (failed) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    if (!(result = PyList_New(n)))
-        goto done;
-    for (Py_ssize_t k = 0; k < n; k++) {
-        Py_ssize_t a = k ? ends[k - 1] : 0;
-        PyObject *item = strings ? token_strings(self, &ids, a, ends[k],
-                                                 copied.chars + copied.starts[k], work.word)
-                                 : word_starts(&ids, a, ends[k]);
-        if (!item) {
-            Py_CLEAR(result);
-            break;
-        }
-        PyList_SET_ITEM(result, k, item);
-    }
-done:
-    PyMem_RawFree(ends);
-    ids_free(&ids);
-    work_free(&work);
-    texts_free(&copied);
+    Batch b;
+    if (batch_run(self, texts, NULL, words, 1, !strings, &b) == 0)
+        result = batch_results(self, &b, n, strings ? TOKEN_STRINGS : WORD_STARTS, 0, 0);
+    batch_free(&b);
     return result;
 }
 
