@@ -11,14 +11,15 @@ setup(
     packages=find_packages(include=["wobert", "wobert.*"]),
     # the budgets of `wobert demo`, found next to wobert/demo.py in any install
     package_data={"wobert": ["demo.json"]},
-    # jieba's cut and the word tokenizer's ids, in C (needs a C compiler to install)
-    ext_modules=[Extension("wobert._wordcut", ["wobert/_wordcut.c"])],
+    # jieba's cut and the tokenizers' ids, tokens and word starts, in C (needs a C compiler to
+    # install); warnings on: the build is clean under -Wall -Wextra
+    ext_modules=[Extension("wobert._wordcut", ["wobert/_wordcut.c"],
+                           extra_compile_args=["-Wall", "-Wextra"])],
     python_requires=">=3.10,<3.12",
     # The tokenizer alone (``from wobert import Tokenizer``, ``wobert.hf.WoBertTokenizer`` for
     # transformers): what serving a model needs, no TensorFlow.
     install_requires=[
         "jieba>=0.42",
-        "tokenizers>=0.15",
         "numpy>=1.23",
         "tqdm>=4.60",
     ],
@@ -32,6 +33,9 @@ setup(
             "matplotlib>=3.6",
             "snownlp>=0.12",
             "safetensors>=0.4",  # Hugging Face checkpoints as --init/--model (numpy only)
+            # writes and checks the tokenizer.json of `wobert export` (wobert.tokenizer_json);
+            # the tokenizers themselves are wobert's C core
+            "tokenizers>=0.15",
         ],
         # Hugging Face export and serving: transformers, PyTorch (CPU build; never unpinned,
         # a newer torch pulls a multi-GB CUDA build), ONNX export and ONNX Runtime.

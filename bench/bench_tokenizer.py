@@ -5,8 +5,8 @@ DATA/clue/*/*.json, with the WoBERT vocabulary (bert-base-chinese simplified as 
 does, plus the 20,000 most frequent words of jieba's dictionary):
 
 - exactness: token ids equal to the reference's, word and char level (mismatches counted);
-- MB/s (UTF-8 input) of one process, ``encode`` text by text, wobert vs the reference,
-  interleaved in chunks so both see the same machine load;
+- MB/s (UTF-8 input) of one process, ``encode`` and ``tokenize`` text by text, wobert vs the
+  reference, interleaved in chunks so both see the same machine load;
 - ``encode_batch`` with 2 workers vs 1 (best of 5, taking turns), word level, on 10,000 corpus
   lines, 10,000 CLUE sentences, all corpus lines, and every text;
 - tokens per character, word vs char tokenizer.
@@ -72,24 +72,24 @@ def mismatches(ours, ref, texts: list[str]) -> tuple[int, int]:
     return bad, tokens
 
 
-def race(ours, ref, texts: list[str]) -> dict[str, float]:
-    """Wall and CPU seconds of each encoding ``texts``, taking turns every CHUNK texts so
-    both see the same machine load."""
+def race(ours, ref, texts: list[str], method: str = "encode") -> dict[str, float]:
+    """Wall and CPU seconds of each running ``method`` (encode or tokenize) on ``texts``,
+    taking turns every CHUNK texts so both see the same machine load."""
     stats = dict.fromkeys(("ours_wall", "ref_wall", "ours_cpu", "ref_cpu"), 0.0)
     turns = (("ref", ref), ("ours", ours))
     for start in range(0, len(texts), CHUNK):
         chunk = texts[start:start + CHUNK]
         for name, tokenizer in turns if start // CHUNK % 2 else turns[::-1]:
-            _, wall, cpu = timed(lambda: encode_all(tokenizer, chunk))
+            _, wall, cpu = timed(lambda: run_all(getattr(tokenizer, method), chunk))
             stats[f"{name}_wall"] += wall
             stats[f"{name}_cpu"] += cpu
     return stats
 
 
-def encode_all(tokenizer, texts: list[str]) -> None:
-    """Encode every text, keeping no result (a growing list of results slows the GC)."""
+def run_all(method: Callable[[str], Any], texts: list[str]) -> None:
+    """``method`` on every text, keeping no result (a growing list of results slows the GC)."""
     for text in texts:
-        tokenizer.encode(text)
+        method(text)
 
 
 def timed(work: Callable[[], Any]) -> tuple[Any, float, float]:
@@ -168,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"word: {w}", file=sys.stderr)
     c = race(CharTokenizer(base), ref_char, texts)
     print(f"char: {c}", file=sys.stderr)
+    tokenize = {"word": race(Tokenizer(vocab), ref_word, texts, "tokenize"),
+                "char": race(CharTokenizer(base), ref_char, texts, "tokenize")}
+    print(f"tokenize: {tokenize}", file=sys.stderr)
 
     def speed(stats: dict, clock: str) -> str:
         ours, ref = megabytes / stats[f"ours_{clock}"], megabytes / stats[f"ref_{clock}"]
@@ -180,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         f"| word tokenizer, 1 process, MB/s (CPU time) | {speed(w, 'cpu')} |",
         f"| char tokenizer, 1 process, MB/s (wall clock) | {speed(c, 'wall')} |",
         f"| char tokenizer, 1 process, MB/s (CPU time) | {speed(c, 'cpu')} |",
+        *(f"| {level} tokenizer `tokenize`, 1 process, MB/s (wall clock) | {speed(stats, 'wall')} |"
+          for level, stats in tokenize.items()),
         *(f"| word `encode_batch`, {name}, 1 vs {args.workers} workers, MB/s "
           f"| {mb / one:.2f} | {mb / many:.2f} | **{one / many:.2f}x** |"
           for name, mb, (one, many) in parallel),

@@ -23,7 +23,8 @@ from wobert.finetune import (
     pad_batch,
 )
 from wobert.tasks import TaskSpec, load_task
-from wobert.tokenizer import SPECIAL_TOKENS, BaseTokenizer, CharTokenizer, Tokenizer, write_vocab
+from wobert.tokenizer import SPECIAL_TOKENS, BaseTokenizer, CharTokenizer, Tokenizer
+from wobert.vocabdir import write_vocab
 
 TINY = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,
             hidden_act="gelu", max_position_embeddings=128, type_vocab_size=2,

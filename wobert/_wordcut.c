@@ -27,8 +27,15 @@
  *   first; every character of normalized text is left as it is by normalizing again.)
  * - [CLS] first [SEP] second [SEP], cut to maxlen as bert4keras's truncate_sequences.
  *
- * encode copies (and normalizes) the texts, releases the GIL while it cuts and looks up,
- * then builds the lists.
+ * tokenize(texts, words) gives the same tokens as strings (bert4keras's tokenize: a token's
+ * vocabulary string, or for [UNK] the characters it stands for), and encode_words(texts,
+ * words) the same ids with 1 for each token that starts a word: the first token of a piece
+ * of the cut (word level), or at the char level a token other than a "##" piece whose first
+ * character lies in another piece of the cut than the previous token's (whole-word masking
+ * of a char tokenizer over jieba's words, with a cutter that holds jieba's dictionary).
+ *
+ * Each copies (and normalizes) the texts, releases the GIL while it cuts and looks up, then
+ * builds the lists.
  *
  * The dictionary and the vocabulary share one trie: nodes hold a word's score and a
  * token's id; edges (parent, character) live in one open-addressing hash table, except
@@ -76,6 +83,8 @@ typedef struct {
     PyObject *char_classes; /* bytes, one class per code point */
     PyObject *normalize;    /* Python's normalize, or None: text is used as it is */
     uint32_t *normalized;   /* per BMP code point: what normalize makes of it, or NORM_* */
+    PyObject **strings;     /* per trie node: the token str ending there, or NULL */
+    Py_ssize_t n_strings;
 } WordCutter;
 
 static PyTypeObject WordCutterType;
@@ -447,9 +456,10 @@ static int texts_copy(const WordCutter *self, PyObject *list, int normalize, Tex
     return status;
 }
 
-/* Buffers for the cut and the char level of texts of up to cap characters. */
+/* Buffers for the cut and the char level of texts of up to cap characters: a char-level
+ * word's characters, and where each lies in the text. */
 typedef struct {
-    Py_ssize_t *ends, *next;
+    Py_ssize_t *ends, *next, *pos;
     double *score;
     Py_UCS4 *word;
 } Work;
@@ -457,6 +467,7 @@ typedef struct {
 static void work_free(Work *w) {
     PyMem_RawFree(w->ends);
     PyMem_RawFree(w->next);
+    PyMem_RawFree(w->pos);
     PyMem_RawFree(w->score);
     PyMem_RawFree(w->word);
     memset(w, 0, sizeof(*w));
@@ -466,71 +477,115 @@ static int work_alloc(Work *w, Py_ssize_t cap) {
     size_t size = (size_t)cap + 1;
     w->ends = PyMem_RawMalloc(size * sizeof(Py_ssize_t));
     w->next = PyMem_RawMalloc(size * sizeof(Py_ssize_t));
+    w->pos = PyMem_RawMalloc(size * sizeof(Py_ssize_t));
     w->score = PyMem_RawMalloc(size * sizeof(double));
     w->word = PyMem_RawMalloc(size * sizeof(Py_UCS4));
-    if (w->ends && w->next && w->score && w->word)
+    if (w->ends && w->next && w->pos && w->score && w->word)
         return 0;
     work_free(w);
     return -1;
 }
 
 /* ---------------------------------------------------------------------------------- */
-/* Ids                                                                                 */
+/* Tokens                                                                              */
 /* ---------------------------------------------------------------------------------- */
 
+/* The tokens of texts: their ids and, with details (tokenize, encode_words), per token the
+ * trie node of its string (-1 for [UNK], whose string is its characters in the text), where
+ * those characters lie in the text (dropped ones left out), and its marks. */
+enum { CONTINUATION = 1, WORD_START = 2 }; /* a "##" piece; the first token of a word */
+
 typedef struct {
-    int32_t *ids;
+    int32_t *ids, *nodes;
+    Py_ssize_t *begins, *ends;
+    unsigned char *marks;
     Py_ssize_t n, cap;
+    int details;
 } Ids;
 
-/* Append a token id; -1 when out of memory (no exception set: the GIL is released). */
-static int add_id(Ids *ids, int32_t id) {
-    if (ids->n == ids->cap) {
-        Py_ssize_t cap = ids->cap < 64 ? 64 : 2 * ids->cap;
-        int32_t *grown = PyMem_RawRealloc(ids->ids, (size_t)cap * sizeof(int32_t));
-        if (!grown)
-            return -1;
-        ids->ids = grown;
-        ids->cap = cap;
-    }
-    ids->ids[ids->n++] = id;
+static void ids_free(Ids *ids) {
+    PyMem_RawFree(ids->ids);
+    PyMem_RawFree(ids->nodes);
+    PyMem_RawFree(ids->begins);
+    PyMem_RawFree(ids->ends);
+    PyMem_RawFree(ids->marks);
+    memset(ids, 0, sizeof(*ids));
+}
+
+/* realloc *p to n items of size bytes; 0 when it failed (*p then stays as it was). */
+static int grow(void **p, Py_ssize_t n, size_t size) {
+    void *grown = PyMem_RawRealloc(*p, (size_t)n * size);
+    if (grown)
+        *p = grown;
+    return grown != NULL;
+}
+
+/* Room for one more token; -1 when out of memory (no exception set: the GIL is released). */
+static int ids_reserve(Ids *ids) {
+    if (ids->n < ids->cap)
+        return 0;
+    Py_ssize_t cap = ids->cap < 64 ? 64 : 2 * ids->cap;
+    int ok = grow((void **)&ids->ids, cap, sizeof(int32_t));
+    if (ok && ids->details)
+        ok = grow((void **)&ids->nodes, cap, sizeof(int32_t)) &&
+             grow((void **)&ids->begins, cap, sizeof(Py_ssize_t)) &&
+             grow((void **)&ids->ends, cap, sizeof(Py_ssize_t)) &&
+             grow((void **)&ids->marks, cap, 1);
+    if (!ok)
+        return -1;
+    ids->cap = cap;
     return 0;
 }
 
-/* The vocabulary id of the string of node, or [UNK]. */
-static inline int32_t token_or_unk(const WordCutter *self, int32_t node) {
+/* Append the token of node (its id, or [UNK] where node holds none), whose characters lie
+ * in text[begin:end]; -1 when out of memory. */
+static inline int add_token(const WordCutter *self, Ids *ids, int32_t node, Py_ssize_t begin,
+                            Py_ssize_t end, int mark) {
     int32_t token = node >= 0 ? self->trie.nodes[node].token : -1;
-    return token >= 0 ? token : self->unk;
+    if (ids_reserve(ids) < 0)
+        return -1;
+    ids->ids[ids->n] = token >= 0 ? token : self->unk;
+    if (ids->details) {
+        ids->nodes[ids->n] = token >= 0 ? node : -1;
+        ids->begins[ids->n] = begin;
+        ids->ends[ids->n] = end;
+        ids->marks[ids->n] = (unsigned char)mark;
+    }
+    ids->n++;
+    return 0;
 }
 
-/* Append WordPiece's ids of the word w[0:n] (as bert4keras's _word_piece_tokenize). */
-static int add_word_pieces(const WordCutter *self, const Py_UCS4 *w, Py_ssize_t n, Ids *ids) {
+/* Append WordPiece's tokens of the word w[0:n], whose characters lie at pos[0:n] in the
+ * text (as bert4keras's _word_piece_tokenize). */
+static int add_word_pieces(const WordCutter *self, const Py_UCS4 *w, const Py_ssize_t *pos,
+                           Py_ssize_t n, Ids *ids) {
     const Trie *t = &self->trie;
+    Py_ssize_t word_end = pos[n - 1] + 1;
     if (n > self->max_word_chars)
-        return add_id(ids, token_or_unk(self, trie_find(t, w, n)));
+        return add_token(self, ids, trie_find(t, w, n), pos[0], word_end, 0);
     Py_ssize_t mark = ids->n;
     for (Py_ssize_t start = 0; start < n;) {
-        int32_t node = start == 0 ? 0 : self->continuation, token = -1;
+        int32_t node = start == 0 ? 0 : self->continuation, found = -1;
         Py_ssize_t end = start;
         for (Py_ssize_t k = start; k < n && node >= 0; k++) {
             node = trie_child(t, node, w[k]);
             if (node >= 0 && t->nodes[node].token >= 0) {
-                token = t->nodes[node].token;
+                found = node;
                 end = k + 1;
             }
         }
-        if (token < 0) { /* no piece here: the whole word is [UNK] */
+        if (found < 0) { /* no piece here: the whole word is [UNK] */
             ids->n = mark;
-            return add_id(ids, self->unk);
+            return add_token(self, ids, -1, pos[0], word_end, 0);
         }
-        if (add_id(ids, token) < 0)
+        if (add_token(self, ids, found, pos[start], pos[end - 1] + 1, start ? CONTINUATION : 0) < 0)
             return -1;
         start = end;
     }
     return 0;
 }
 
-/* Append the char level's ids of s[a:b]: words end at a space or a lone character, and
+/* Append the char level's tokens of s[a:b]: words end at a space or a lone character, and
  * leave out dropped characters. */
 static int add_char_level(const WordCutter *self, const Py_UCS4 *s, Py_ssize_t a,
                           Py_ssize_t b, Work *work, Ids *ids) {
@@ -539,44 +594,70 @@ static int add_char_level(const WordCutter *self, const Py_UCS4 *s, Py_ssize_t a
     for (Py_ssize_t i = a; i <= b; i++) {
         int class = i < b ? classes[s[i]] : SPACE;
         if (class == WORD_CHAR) {
+            work->pos[n_word] = i;
             work->word[n_word++] = s[i];
             continue;
         }
         if (class == DROPPED)
             continue;
-        if (n_word && add_word_pieces(self, work->word, n_word, ids) < 0)
+        if (n_word && add_word_pieces(self, work->word, work->pos, n_word, ids) < 0)
             return -1;
         n_word = 0;
-        if (class == ALONE && add_id(ids, token_or_unk(self, trie_child(&self->trie, 0, s[i]))) < 0)
+        if (class == ALONE && add_token(self, ids, trie_child(&self->trie, 0, s[i]), i, i + 1, 0) < 0)
             return -1;
     }
     return 0;
 }
 
-/* Append the ids of the text s[0:n]: the word level's, or the char level's. */
+/* Mark WORD_START on the char-level tokens ids[from:] of s[0:n]: a token other than a "##"
+ * piece whose first character lies in another piece of the cut than the previous token's
+ * (and the first token). */
+static void mark_cut_words(const WordCutter *self, const Py_UCS4 *s, Py_ssize_t n, Work *work,
+                           Ids *ids, Py_ssize_t from) {
+    Py_ssize_t m = cut_ends(self, s, n, work->ends, work->score, work->next);
+    for (Py_ssize_t k = from, piece = 0, last = -1; k < ids->n; k++, last = piece) {
+        while (piece < m && work->ends[piece] <= ids->begins[k])
+            piece++;
+        if (k == from || (piece != last && !(ids->marks[k] & CONTINUATION)))
+            ids->marks[k] |= WORD_START;
+    }
+}
+
+/* Append the tokens of the text s[0:n]: the word level's, or the char level's. With
+ * details, WORD_START marks the first token of each piece of the cut (word level), or, with
+ * cut_words, of each piece of the cut merged with its "##" pieces (char level). */
 static int add_text(const WordCutter *self, const Py_UCS4 *s, Py_ssize_t n, int words,
-                    Work *work, Ids *ids) {
-    if (!words)
-        return add_char_level(self, s, 0, n, work, ids);
+                    int cut_words, Work *work, Ids *ids) {
+    Py_ssize_t from = ids->n;
+    if (!words) {
+        if (add_char_level(self, s, 0, n, work, ids) < 0)
+            return -1;
+        if (cut_words && ids->details)
+            mark_cut_words(self, s, n, work, ids, from);
+        return 0;
+    }
     Py_ssize_t m = cut_ends(self, s, n, work->ends, work->score, work->next);
     for (Py_ssize_t k = 0, a = 0; k < m; a = work->ends[k++]) {
-        Py_ssize_t b = work->ends[k];
+        Py_ssize_t b = work->ends[k], first = ids->n;
         int32_t node = trie_find(&self->trie, s + a, b - a);
         int status = node >= 0 && self->trie.nodes[node].token >= 0
-                         ? add_id(ids, self->trie.nodes[node].token)
+                         ? add_token(self, ids, node, a, b, 0)
                          : add_char_level(self, s, a, b, work, ids);
         if (status < 0)
             return -1;
+        if (ids->details && ids->n > first)
+            ids->marks[first] |= WORD_START;
     }
     return 0;
 }
 
-/* The ids of every text: text k's are ids->ids[ends[k - 1]:ends[k]] (ends[-1] = 0). */
-static int add_texts(const WordCutter *self, const Texts *texts, int words, Work *work, Ids *ids,
-                     Py_ssize_t *ends) {
+/* The tokens of every text: text k's are ids[ends[k - 1]:ends[k]] (ends[-1] = 0). */
+static int add_texts(const WordCutter *self, const Texts *texts, int words, int cut_words,
+                     Work *work, Ids *ids, Py_ssize_t *ends) {
     for (Py_ssize_t k = 0; k < texts->n; k++) {
         const Py_UCS4 *s = texts->chars + texts->starts[k];
-        if (add_text(self, s, texts->starts[k + 1] - texts->starts[k], words, work, ids) < 0)
+        if (add_text(self, s, texts->starts[k + 1] - texts->starts[k], words, cut_words, work,
+                     ids) < 0)
             return -1;
         ends[k] = ids->n;
     }
@@ -665,6 +746,57 @@ done:
     return result;
 }
 
+/* The str of token k of a text s: its vocabulary string, or for [UNK] its characters in s
+ * less dropped ones (buffer: room for them). */
+static PyObject *token_string(const WordCutter *self, const Ids *ids, Py_ssize_t k,
+                              const Py_UCS4 *s, Py_UCS4 *buffer) {
+    if (ids->nodes[k] >= 0) {
+        PyObject *string = self->strings[ids->nodes[k]];
+        Py_INCREF(string);
+        return string;
+    }
+    const unsigned char *classes = (const unsigned char *)PyBytes_AS_STRING(self->char_classes);
+    Py_ssize_t n = 0;
+    for (Py_ssize_t i = ids->begins[k]; i < ids->ends[k]; i++)
+        if (classes[s[i]] != DROPPED)
+            buffer[n++] = s[i];
+    return PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, buffer, n);
+}
+
+/* tokenize's list of the strings of tokens a..b-1 of the text s. */
+static PyObject *token_strings(const WordCutter *self, const Ids *ids, Py_ssize_t a,
+                               Py_ssize_t b, const Py_UCS4 *s, Py_UCS4 *buffer) {
+    PyObject *list = PyList_New(b - a);
+    for (Py_ssize_t k = a; list && k < b; k++) {
+        PyObject *string = token_string(self, ids, k, s, buffer);
+        if (!string)
+            Py_CLEAR(list);
+        else
+            PyList_SET_ITEM(list, k - a, string);
+    }
+    return list;
+}
+
+/* encode_words's (ids, word starts) of tokens a..b-1. */
+static PyObject *word_starts(const Ids *ids, Py_ssize_t a, Py_ssize_t b) {
+    PyObject *tokens = PyList_New(b - a), *starts = PyList_New(b - a), *result = NULL;
+    for (Py_ssize_t k = a; tokens && starts && k < b; k++) {
+        PyObject *id = id_object(ids->ids[k]), *start = id_object(!!(ids->marks[k] & WORD_START));
+        if (id)
+            PyList_SET_ITEM(tokens, k - a, id);
+        if (start)
+            PyList_SET_ITEM(starts, k - a, start);
+        if (!id || !start)
+            goto done;
+    }
+    if (tokens && starts)
+        result = PyTuple_Pack(2, tokens, starts);
+done:
+    Py_XDECREF(tokens);
+    Py_XDECREF(starts);
+    return result;
+}
+
 /* ---------------------------------------------------------------------------------- */
 /* WordCutter                                                                          */
 /* ---------------------------------------------------------------------------------- */
@@ -734,6 +866,25 @@ static int check_id(int id, const char *what) {
     return 0;
 }
 
+/* Keep token as the string of node (for tokenize); -1 when out of memory. */
+static int keep_string(WordCutter *self, int32_t node, PyObject *token) {
+    if (node >= self->n_strings) {
+        Py_ssize_t n = 2 * self->n_strings > node + 1 ? 2 * self->n_strings : node + 1;
+        PyObject **strings = PyMem_Realloc(self->strings, (size_t)n * sizeof(PyObject *));
+        if (!strings) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        memset(strings + self->n_strings, 0, (size_t)(n - self->n_strings) * sizeof(PyObject *));
+        self->strings = strings;
+        self->n_strings = n;
+    }
+    Py_INCREF(token);
+    Py_XSETREF(self->strings[node], token);
+    return 0;
+}
+
+/* Add the vocabulary's (token, id) pairs to the trie (which holds no tokens yet). */
 static int add_tokens(WordCutter *self, PyObject *vocab) {
     PyObject *iter = PyObject_GetIter(vocab), *item;
     if (!iter)
@@ -744,6 +895,8 @@ static int add_tokens(WordCutter *self, PyObject *vocab) {
         int ok = parse_pair(item, "Ui;vocab must be (str, int) pairs", &token, &id) &&
                  check_id(id, "token id");
         int32_t node = ok ? trie_insert(&self->trie, token) : -1;
+        if (node >= 0 && keep_string(self, node, token) < 0)
+            node = -1;
         Py_DECREF(item);
         if (node < 0) {
             Py_DECREF(iter);
@@ -806,8 +959,13 @@ static PyObject *WordCutter_with_vocab(WordCutter *self, PyObject *args, PyObjec
     WordCutter *copy = (WordCutter *)WordCutterType.tp_alloc(&WordCutterType, 0);
     if (!copy)
         return NULL;
-    if (set_tables(copy, classes, normalize, table) < 0 ||
-        trie_copy(&copy->trie, &self->trie) < 0 || add_tokens(copy, vocab) < 0) {
+    if (set_tables(copy, classes, normalize, table) < 0 || trie_copy(&copy->trie, &self->trie) < 0) {
+        Py_DECREF(copy);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < copy->trie.n_nodes; i++) /* the copy's vocabulary replaces any */
+        copy->trie.nodes[i].token = -1;
+    if (add_tokens(copy, vocab) < 0) {
         Py_DECREF(copy);
         return NULL;
     }
@@ -851,6 +1009,76 @@ static PyObject *WordCutter_cut(WordCutter *self, PyObject *text) {
     return pieces;
 }
 
+/* A batch of texts (and pairs) copied, normalized and tokenized: text k's tokens are
+ * ids[ends[k - 1]:ends[k]] (ends[-1] = 0), its pair's ids[ends[n + k - 1]:ends[n + k]]. */
+typedef struct {
+    Texts firsts, seconds;
+    Work work;
+    Ids ids;
+    Py_ssize_t *ends;
+} Batch;
+
+static void batch_free(Batch *b) {
+    PyMem_RawFree(b->ends);
+    ids_free(&b->ids);
+    work_free(&b->work);
+    texts_free(&b->firsts);
+    texts_free(&b->seconds);
+}
+
+/* Fill b from the lists texts and pairs (or NULL), the GIL released while it tokenizes;
+ * details and cut_words as for add_text. -1 with an exception (b is freed either way by
+ * batch_free). */
+static int batch_run(const WordCutter *self, PyObject *texts, PyObject *pairs, int words,
+                     int details, int cut_words, Batch *b) {
+    Py_ssize_t n = PyList_GET_SIZE(texts);
+    memset(b, 0, sizeof(*b));
+    b->ids.details = details;
+    if (!(b->ends = PyMem_RawMalloc(2 * (n + 1) * sizeof(Py_ssize_t)))) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (texts_copy(self, texts, 1, &b->firsts) < 0 || (pairs && texts_copy(self, pairs, 1, &b->seconds) < 0))
+        return -1;
+    int failed;
+    Py_BEGIN_ALLOW_THREADS
+    Py_ssize_t longest = b->firsts.longest > b->seconds.longest ? b->firsts.longest : b->seconds.longest;
+    failed = work_alloc(&b->work, longest) < 0 ||
+             add_texts(self, &b->firsts, words, cut_words, &b->work, &b->ids, b->ends) < 0 ||
+             (pairs && add_texts(self, &b->seconds, words, cut_words, &b->work, &b->ids, b->ends + n) < 0);
+    Py_END_ALLOW_THREADS
+    if (failed)
+        PyErr_NoMemory();
+    return failed ? -1 : 0;
+}
+
+/* What batch_results makes of each text: encode's, tokenize's or encode_words's result. */
+enum { ENCODINGS, TOKEN_STRINGS, WORD_STARTS };
+
+/* The list of each text's result (pair and maxlen: for ENCODINGS). */
+static PyObject *batch_results(const WordCutter *self, const Batch *b, Py_ssize_t n, int what,
+                               int pair, Py_ssize_t maxlen) {
+    PyObject *result = PyList_New(n);
+    const Py_ssize_t *ends = b->ends;
+    for (Py_ssize_t k = 0; result && k < n; k++) {
+        Py_ssize_t a = k ? ends[k - 1] : 0, e = ends[k], c = 0, d = 0;
+        if (pair) {
+            c = k ? ends[n + k - 1] : ends[n - 1];
+            d = ends[n + k];
+        }
+        PyObject *item =
+            what == ENCODINGS ? encoding(self, b->ids.ids + a, e - a, b->ids.ids + c, d - c, pair, maxlen)
+            : what == TOKEN_STRINGS ? token_strings(self, &b->ids, a, e, b->firsts.chars + b->firsts.starts[k],
+                                                    b->work.word)
+                                    : word_starts(&b->ids, a, e);
+        if (item)
+            PyList_SET_ITEM(result, k, item);
+        else
+            Py_CLEAR(result);
+    }
+    return result;
+}
+
 static PyObject *WordCutter_encode(WordCutter *self, PyObject *args, PyObject *kwargs) {
     static char *keywords[] = {"texts", "pairs", "maxlen", "words", NULL};
     PyObject *texts, *pairs = Py_None, *result = NULL;
@@ -869,48 +1097,46 @@ static PyObject *WordCutter_encode(WordCutter *self, PyObject *args, PyObject *k
         PyErr_SetString(PyExc_ValueError, "pairs must be None or a list as long as texts");
         return NULL;
     }
-    Texts firsts = {0}, seconds = {0};
-    Work work = {0};
-    Ids ids = {NULL, 0, 0};
-    Py_ssize_t *ends = PyMem_RawMalloc(2 * (n + 1) * sizeof(Py_ssize_t));
-    if (!ends) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    if (texts_copy(self, texts, 1, &firsts) < 0 || (pair && texts_copy(self, pairs, 1, &seconds) < 0))
-        goto done;
-    int failed;
-    Py_BEGIN_ALLOW_THREADS
-    failed = work_alloc(&work, firsts.longest > seconds.longest ? firsts.longest : seconds.longest) < 0 ||
-             add_texts(self, &firsts, words, &work, &ids, ends) < 0 ||
-             (pair && add_texts(self, &seconds, words, &work, &ids, ends + n) < 0);
-    Py_END_ALLOW_THREADS
-    if (failed) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    if (!(result = PyList_New(n)))
-        goto done;
-    for (Py_ssize_t k = 0; k < n; k++) {
-        Py_ssize_t a = k ? ends[k - 1] : 0, b = ends[k];
-        Py_ssize_t c = pair ? (k ? ends[n + k - 1] : ends[n - 1]) : 0, d = pair ? ends[n + k] : 0;
-        PyObject *item = encoding(self, ids.ids + a, b - a, ids.ids + c, d - c, pair, maxlen);
-        if (!item) {
-            Py_CLEAR(result);
-            break;
-        }
-        PyList_SET_ITEM(result, k, item);
-    }
-done:
-    PyMem_RawFree(ends);
-    PyMem_RawFree(ids.ids);
-    work_free(&work);
-    texts_free(&firsts);
-    texts_free(&seconds);
+    Batch b;
+    if (batch_run(self, texts, pair ? pairs : NULL, words, 0, 0, &b) == 0)
+        result = batch_results(self, &b, n, ENCODINGS, pair, maxlen);
+    batch_free(&b);
     return result;
 }
 
+/* tokenize (strings) or encode_words: each text's tokens, found with their details while
+ * the GIL is released. */
+static PyObject *detailed(WordCutter *self, PyObject *args, PyObject *kwargs,
+                          const char *format, int strings) {
+    static char *keywords[] = {"texts", "words", NULL};
+    PyObject *texts, *result = NULL;
+    int words = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, format, keywords, &PyList_Type, &texts, &words))
+        return NULL;
+    if (self->unk < 0) {
+        PyErr_SetString(PyExc_ValueError, "tokens need a vocabulary: use with_vocab");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(texts);
+    Batch b;
+    if (batch_run(self, texts, NULL, words, 1, !strings, &b) == 0)
+        result = batch_results(self, &b, n, strings ? TOKEN_STRINGS : WORD_STARTS, 0, 0);
+    batch_free(&b);
+    return result;
+}
+
+static PyObject *WordCutter_tokenize(WordCutter *self, PyObject *args, PyObject *kwargs) {
+    return detailed(self, args, kwargs, "O!|p:tokenize", 1);
+}
+
+static PyObject *WordCutter_encode_words(WordCutter *self, PyObject *args, PyObject *kwargs) {
+    return detailed(self, args, kwargs, "O!|p:encode_words", 0);
+}
+
 static void WordCutter_dealloc(WordCutter *self) {
+    for (Py_ssize_t i = 0; i < self->n_strings; i++)
+        Py_XDECREF(self->strings[i]);
+    PyMem_Free(self->strings);
     Py_XDECREF(self->char_classes);
     Py_XDECREF(self->normalize);
     PyMem_Free(self->normalized);
@@ -930,6 +1156,15 @@ static PyMethodDef WordCutter_methods[] = {
      "encode(texts, pairs=None, maxlen=0, words=True) -> list[tuple[list[int], list[int]]]: "
      "bert4keras's (token_ids, segment_ids) of each text (and pair), word or char level; "
      "maxlen 0: no limit."},
+    {"tokenize", (PyCFunction)(void (*)(void))WordCutter_tokenize, METH_VARARGS | METH_KEYWORDS,
+     "tokenize(texts, words=True) -> list[list[str]]: bert4keras's tokens of each text, "
+     "without [CLS] and [SEP] (an [UNK] token shows its characters), word or char level."},
+    {"encode_words", (PyCFunction)(void (*)(void))WordCutter_encode_words,
+     METH_VARARGS | METH_KEYWORDS,
+     "encode_words(texts, words=True) -> list[tuple[list[int], list[int]]]: each text's token "
+     "ids, without [CLS] and [SEP], and 1 for a token that starts a word, else 0. Word level: "
+     "a word is a piece of the cut; char level: a piece of this cutter's cut, merged with the "
+     "'##' pieces that continue its last char-level word."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -950,8 +1185,10 @@ static PyTypeObject WordCutterType = {
 /* ---------------------------------------------------------------------------------- */
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "wobert._wordcut",
-    "jieba's cut with the HMM off, and bert4keras's token ids, in C.", -1, NULL,
+    PyModuleDef_HEAD_INIT,
+    .m_name = "wobert._wordcut",
+    .m_doc = "jieba's cut with the HMM off, and bert4keras's token ids and tokens, in C.",
+    .m_size = -1,
 };
 
 PyMODINIT_FUNC PyInit__wordcut(void) {

@@ -1,7 +1,6 @@
 """A cache of a function's values by key, emptied when it holds too many."""
 from __future__ import annotations
 
-import itertools
 from typing import Any, Callable, Hashable
 
 #: distinct keys a cache keeps before it starts again
@@ -21,7 +20,3 @@ class Cache(dict):
             self.clear()
         value = self[key] = self._compute(key)
         return value
-
-    def chained(self, keys: list) -> list:
-        """The (tuple) values of ``keys`` concatenated into a list."""
-        return list(itertools.chain.from_iterable(map(self.__getitem__, keys)))

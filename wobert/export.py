@@ -3,9 +3,11 @@
 ``--format hf`` writes ``config.json`` (model_type ``bert``: BertForMaskedLM for a pretrained
 model, BertForSequenceClassification with ``id2label``/``label2id`` for a classifier from
 ``wobert finetune --save-model``), ``model.safetensors``, ``vocab.txt``,
-``tokenizer_config.json`` and ``special_tokens_map.json``; a word model's tokenizer is
-``wobert.hf.WoBertTokenizer`` (``AutoTokenizer.from_pretrained(dir, trust_remote_code=True)``),
-a char model's is BERT's own (``BertTokenizer``). The source is a directory in the Google
+``tokenizer_config.json``, ``special_tokens_map.json`` and ``tokenizer.json``; a word model's
+tokenizer is ``wobert.hf.WoBertTokenizer`` (``AutoTokenizer.from_pretrained(dir,
+trust_remote_code=True)``; its tokenizer.json is a guard against loading it otherwise), a char
+model's is BERT's as a fast tokenizer (``AutoTokenizer.from_pretrained(dir)``: the
+tokenizer.json of ``wobert.tokenizer_json``, exact to ``wobert.CharTokenizer``). The source is a directory in the Google
 layout (a ``wobert pretrain`` export, a saved classifier, any Google BERT) or a Hugging Face one.
 
 ``--format onnx`` exports that Hugging Face model with ``torch.onnx.export``: ``model.onnx``
@@ -35,6 +37,7 @@ from wobert.layouts import (
 from wobert.files import replace_dir
 from wobert.model import find_bert_checkpoint
 from wobert.tokenizer import CONFIG_FILE, SPECIAL_TOKENS_MAP, BaseTokenizer, load_tokenizer
+from wobert.tokenizer_json import FAST_TOKENIZER_CLASS, write_char_tokenizer_json
 
 ONNX_FILE = "model.onnx"
 ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -107,7 +110,7 @@ def export_hf(model_dir: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
 
 def save_hf_tokenizer(tokenizer: BaseTokenizer, directory: Path, model_max_length: int) -> None:
     """The tokenizer files of a Hugging Face directory, which ``wobert.Tokenizer.load`` reads too:
-    WoBertTokenizer's for a word tokenizer, BertTokenizer's for a char one."""
+    WoBertTokenizer's for a word tokenizer, BERT's fast tokenizer for a char one."""
     tokenizer.save(directory)
     if tokenizer.level == "word":
         try:
@@ -117,10 +120,12 @@ def save_hf_tokenizer(tokenizer: BaseTokenizer, directory: Path, model_max_lengt
         WoBertTokenizer.from_pretrained(directory, model_max_length=model_max_length).save_pretrained(directory)
         return
     config = read_json(directory / CONFIG_FILE, "tokenizer config")
-    write_json(directory / CONFIG_FILE, {**config, **SPECIAL_TOKENS_MAP, "tokenizer_class": "BertTokenizer",
+    write_json(directory / CONFIG_FILE, {**config, **SPECIAL_TOKENS_MAP, "tokenizer_class": FAST_TOKENIZER_CLASS,
                                         "model_max_length": model_max_length,
+                                        "model_input_names": ["input_ids", "token_type_ids", "attention_mask"],
                                         "tokenize_chinese_chars": True, "strip_accents": None})
     write_json(directory / "special_tokens_map.json", SPECIAL_TOKENS_MAP)
+    write_char_tokenizer_json(tokenizer, directory)
 
 
 def export_onnx(model_dir: str | os.PathLike, out_dir: str | os.PathLike) -> Path:

@@ -10,9 +10,9 @@ workers); user words. It needs transformers and the tokenizer part of wobert, no
 transformers and ``wobert.Tokenizer.load`` read (their keys differ), ``special_tokens_map.json``,
 ``tokenization_wobert.py`` (it imports this class) named in ``auto_map``, so that
 ``AutoTokenizer.from_pretrained(dir, trust_remote_code=True)`` gives this tokenizer, and a
-``tokenizer.json`` guard: transformers' own tokenizers (``AutoTokenizer`` without remote code,
-``BertTokenizer``) refuse it with a message saying how to load the directory, rather than
-tokenize by characters without a word.
+``tokenizer.json`` guard (``wobert.tokenizer_json``): transformers' own tokenizers
+(``AutoTokenizer`` without remote code, ``BertTokenizer``) refuse it with a message saying how
+to load the directory, rather than tokenize by characters without a word.
 
 A text that holds a special or added token (``[MASK]``, ...) is cut around it, as transformers
 does; with ``split_special_tokens=True`` it is tokenized as text, as ``wobert.Tokenizer`` does.
@@ -29,12 +29,11 @@ from transformers import BatchEncoding, PreTrainedTokenizer
 from transformers.tokenization_utils_base import PaddingStrategy, TruncationStrategy
 
 from wobert.jsonfile import write_json
-from wobert.tokenizer import (
-    SPECIAL_TOKENS_MAP, UNK, VOCAB_FILE, Tokenizer, char_classes, join_tokens, normalize, write_vocab,
-)
+from wobert.tokenizer import SPECIAL_TOKENS_MAP, Tokenizer, char_classes, join_tokens, normalize
+from wobert.tokenizer_json import TOKENIZER_JSON, write_guard
+from wobert.vocabdir import VOCAB_FILE, write_vocab
 
 SHIM_FILE = "tokenization_wobert.py"
-GUARD_FILE = "tokenizer.json"
 SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
 AUTO_MAP = {"AutoTokenizer": [f"{Path(SHIM_FILE).stem}.WoBertTokenizer", None]}
 SHIM_SOURCE = '''"""WoBERT's word tokenizer for transformers; the class lives in the wobert package."""
@@ -42,22 +41,7 @@ from wobert.hf import WoBertTokenizer
 
 __all__ = ["WoBertTokenizer"]
 '''
-GUARD_MESSAGE = ("WoBERT word tokenizer: load it with AutoTokenizer.from_pretrained(path, "
-                 "trust_remote_code=True), with wobert installed")
-
 Spans = list[tuple[int, int]]
-
-
-def guard_tokenizer_json() -> dict[str, Any]:
-    """A tokenizer.json that the tokenizers library refuses with an error showing GUARD_MESSAGE
-    (an unknown truncation direction is the one error that quotes the file's text)."""
-    return {
-        "version": "1.0", "added_tokens": [], "normalizer": None, "pre_tokenizer": None,
-        "post_processor": None, "decoder": None, "padding": None,
-        "truncation": {"direction": GUARD_MESSAGE, "max_length": 1, "strategy": "LongestFirst", "stride": 0},
-        "model": {"type": "WordPiece", "unk_token": UNK, "continuing_subword_prefix": "##",
-                  "max_input_chars_per_word": 100, "vocab": {UNK: 0}},
-    }
 
 
 @functools.lru_cache(maxsize=16)
@@ -157,9 +141,9 @@ class WoBertTokenizer(PreTrainedTokenizer):
         files = super().save_pretrained(save_directory, *args, **kwargs)
         directory = Path(save_directory)
         (directory / SHIM_FILE).write_text(SHIM_SOURCE, encoding="utf-8")
-        write_json(directory / GUARD_FILE, guard_tokenizer_json())
+        write_guard(directory)
         write_json(directory / SPECIAL_TOKENS_MAP_FILE, SPECIAL_TOKENS_MAP)
-        return tuple(files) + tuple(str(directory / n) for n in (SHIM_FILE, GUARD_FILE, SPECIAL_TOKENS_MAP_FILE))
+        return tuple(files) + tuple(str(directory / n) for n in (SHIM_FILE, TOKENIZER_JSON, SPECIAL_TOKENS_MAP_FILE))
 
     # -----------------------------------------------------------------------------------
     # Encoding: wobert.Tokenizer.encode_batch, one C call for a whole batch

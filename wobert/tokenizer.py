@@ -16,9 +16,9 @@ Speed: ``encode`` and ``encode_batch`` are one C call per chunk of texts
 for the rare text it does not cover), jieba's cut (word level), the vocabulary lookup, the
 char level through ``char_classes``, WordPiece, truncation and the result lists. Both
 tables are built here from Python's ``unicodedata``, so C classifies every character as
-bert4keras does (tests check every code point). ``tokenize`` and ``cut``, which return
-strings, stay in Python: ``str.translate`` with the char table and a split, WordPiece from
-the ``tokenizers`` library, cached per distinct word.
+bert4keras does (tests check every code point). ``tokenize`` (the tokens' strings) and
+``encode_words`` (ids and word starts, for whole-word masking) are one C call each, on the
+same code: there is one WordPiece.
 """
 from __future__ import annotations
 
@@ -37,12 +37,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from wobert._wordcut import WordCutter
-from wobert.cache import Cache as _Cache
 from wobert.checks import POSITIVE, number
 from wobert.errors import UserError
 from wobert.segment import UserWord, check_user_words, get_segmenter
-from wobert.vocabdir import (CONFIG_FILE, SPECIAL_TOKENS, VOCAB_FILE, VocabDir, check_vocab, read_vocab,
-                             write_vocab)
+from wobert.vocabdir import CONFIG_FILE, SPECIAL_TOKENS, VOCAB_FILE, VocabDir, check_vocab, read_vocab
 
 PAD, UNK, CLS, SEP, MASK = SPECIAL_TOKENS
 #: the special tokens under transformers' names (special_tokens_map.json)
@@ -68,7 +66,7 @@ def _char_class(ranges: Iterable[tuple[int, int]]) -> re.Pattern:
 
 
 @functools.lru_cache(maxsize=1)
-def _combining_marks() -> tuple[re.Pattern, dict[int, None]]:
+def combining_marks() -> tuple[re.Pattern, dict[int, None]]:
     """Characters of category Mn (planes 0-3 and 14 hold them all): a regex matching those
     in the BMP or any astral character (where the rest lie), and a ``str.translate`` table
     that deletes them all."""
@@ -86,7 +84,7 @@ def normalize(text: str) -> str:
     if text.isascii():
         return text.lower()
     text = unicodedata.normalize("NFD", text.lower())
-    maybe_marks, delete_marks = _combining_marks()
+    maybe_marks, delete_marks = combining_marks()
     if maybe_marks.search(text):
         text = text.translate(delete_marks)
     return text
@@ -152,14 +150,10 @@ def _char_table() -> dict[int, str | None]:
     return table
 
 
-def split_words(text: str) -> list[str]:
-    """bert4keras's char-level words of an already normalized text (before WordPiece)."""
-    return text.translate(_char_table()).split()
-
-
 @functools.lru_cache(maxsize=1)
 def char_classes() -> bytes:
-    """``split_words`` as one byte per code point, for the C char level: 0 a word's
+    """``_char_table`` and ``str.split`` (bert4keras's char-level words of a normalized text)
+    as one byte per code point, for the C char level: 0 a word's
     character, 1 a token of its own (punctuation, CJK), 2 a space (``str.split``'s, all in
     the BMP), 3 dropped."""
     classes = bytearray(0x110000)
@@ -309,10 +303,6 @@ class BaseTokenizer:
             self.token_dict.items(), self.unk_id, self.cls_id, self.sep_id, MAX_WORD_CHARS,
             char_classes(), *((normalize, normalize_table()) if self.do_lower_case else ()))
 
-    def _text_tokens(self, text: str) -> list[str]:
-        """Per subclass: the tokens of a text, without [CLS] and [SEP]."""
-        raise NotImplementedError
-
     @property
     def vocab_size(self) -> int:
         return len(self.token_dict)
@@ -328,13 +318,32 @@ class BaseTokenizer:
             raise ValueError(f"token id {token_id!r} is not in the vocabulary") from None
 
     def tokenize(self, text: str, maxlen: int | None = None) -> list[str]:
-        """``[CLS]``, the tokens of ``text``, ``[SEP]``; cut to ``maxlen`` like bert4keras."""
+        """``[CLS]``, the tokens of ``text``, ``[SEP]``; cut to ``maxlen`` like bert4keras.
+
+        A token is its vocabulary string, an ``[UNK]`` one the characters it stands for.
+        """
         _check_text(text)
         _check_maxlen(maxlen)
         try:
-            return _with_ends(self._text_tokens(text), [CLS], [SEP], maxlen)
+            tokens = self._cutter.tokenize([text], self.level == "word")[0]
         except UnicodeEncodeError as err:
             raise _not_unicode("text", err) from None
+        return _with_ends(tokens, [CLS], [SEP], maxlen)
+
+    def encode_words(self, text: str) -> tuple[list[int], list[int]]:
+        """The token ids of ``text`` (``encode``'s, without [CLS] and [SEP]) and ``1`` for a
+        token that starts a word, ``0`` for one inside a word (whole-word masking): see the
+        subclass for what a word is."""
+        _check_text(text)
+        try:
+            return self._words_cutter.encode_words([text], self.level == "word")[0]
+        except UnicodeEncodeError as err:
+            raise _not_unicode("text", err) from None
+
+    @property
+    def _words_cutter(self) -> WordCutter:
+        """The C cutter whose cut gives ``encode_words`` its words."""
+        return self._cutter
 
     def encode(self, first: str, second: str | None = None,
                maxlen: int | None = None) -> tuple[list[int], list[int]]:
@@ -429,29 +438,20 @@ class CharTokenizer(BaseTokenizer):
     """BERT's character-level tokenizer: bert4keras ``Tokenizer(vocab, do_lower_case=True)``.
 
     ``vocab``: a vocab.txt path, a token -> id dict, or a directory written by ``save``.
-    WordPiece is the ``tokenizers`` library's, run once per distinct word.
+    ``encode_words``'s words are jieba's (HMM off) of the normalized text, each merged with
+    the WordPiece ``##`` pieces that continue it (as Chinese-BERT-wwm).
     """
 
     level = "char"
 
     def __init__(self, vocab: Any, *, do_lower_case: bool | None = None):
         super().__init__(vocab, do_lower_case)
-        from tokenizers import models
-
-        self._wordpiece = models.WordPiece(vocab=self.token_dict, unk_token=UNK,
-                                           max_input_chars_per_word=MAX_WORD_CHARS)
-        self._word_tokens = _Cache(self._new_word_tokens)
         self._cutter = self._vocab_cutter(WordCutter((), 1))  # no words: the char level only
 
-    def _new_word_tokens(self, word: str) -> tuple[str, ...]:
-        """WordPiece tokens; a word without pieces stays whole, as in bert4keras (id ``[UNK]``)."""
-        if word in self.token_dict:
-            return (word,)
-        pieces = self._wordpiece.tokenize(word)
-        return (word,) if pieces[0].id == self.unk_id else tuple(p.value for p in pieces)
-
-    def _text_tokens(self, text: str) -> list[str]:
-        return self._word_tokens.chained(split_words(self._normalize(text)))
+    @functools.cached_property
+    def _words_cutter(self) -> WordCutter:
+        """The char level on jieba's dictionary, built on first use (the cut gives the words)."""
+        return self._vocab_cutter(get_segmenter().cutter)
 
 
 class Tokenizer(BaseTokenizer):
@@ -460,7 +460,8 @@ class Tokenizer(BaseTokenizer):
     ``vocab``: a vocab.txt path, a token -> id dict, or a directory written by ``save``
     (its saved settings are the defaults). ``user_words``: domain words jieba must cut
     whole (``"word"`` or ``(word, frequency)``, as ``jieba.add_word``), for this tokenizer
-    only; with ``do_lower_case`` they must be given lower-cased.
+    only; with ``do_lower_case`` they must be given lower-cased. ``encode_words``'s words are
+    the pieces of the cut (one piece outside the vocabulary spans several tokens).
     """
 
     level = "word"
@@ -478,14 +479,6 @@ class Tokenizer(BaseTokenizer):
         self._segmenter = get_segmenter(user_words)
         self.config["user_words"] = [list(w) for w in self._segmenter.user_words]
         self._cutter = self._vocab_cutter(self._segmenter.cutter)
-        # A piece in the vocabulary is one token; any other is spelled by the char level.
-        self._piece_tokens = _Cache(
-            lambda p: (p,) if p in self.token_dict else tuple(self._char._text_tokens(p)))
-
-    @functools.cached_property
-    def _char(self) -> CharTokenizer:
-        """The char level of ``tokenize``'s strings, built on first use (``encode`` is in C)."""
-        return CharTokenizer(self.token_dict, do_lower_case=self.do_lower_case)
 
     @property
     def user_words(self) -> list[tuple[str, int]]:
@@ -499,9 +492,6 @@ class Tokenizer(BaseTokenizer):
             return self._segmenter.cut(self._normalize(text))
         except UnicodeEncodeError as err:
             raise _not_unicode("text", err) from None
-
-    def _text_tokens(self, text: str) -> list[str]:
-        return self._piece_tokens.chained(self._segmenter.cut(self._normalize(text)))
 
 
 _LEVELS = {"word": Tokenizer, "char": CharTokenizer}
