@@ -11,7 +11,7 @@ RUNS ?= runs
 TASK ?= tnews
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help setup test soak demo bench bench-tokenizer bench-vocab bench-data bench-pretrain bench-resume \
+.PHONY: help setup test lint soak demo bench bench-tokenizer bench-vocab bench-data bench-pretrain bench-resume \
         bench-finetune bench-speed bench-serve bench-hf gpu-check vocab vocab-corpus data pretrain finetune \
         compare clean
 
@@ -22,13 +22,19 @@ setup: $(STAMP)  ## create .venv and install wobert with its pinned stack, HF ex
 
 $(STAMP): setup.py wobert/_wordcut.c
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -e '.[train,hf,test]'
+	$(PY) -m pip install --quiet -e '.[train,hf,test,lint]'
 	# bert4keras pins keras<=2.3.1 in its metadata; it runs on tf-keras, so no deps.
 	$(PY) -m pip install --quiet --no-deps $(BERT4KERAS)
 	@touch $@
 
 test: setup  ## run the test suite
 	$(PY) -m pytest -q tests
+
+lint: setup  ## ruff (ruff.toml) on everything, mypy (mypy.ini) on wobert/, the C extension under -Werror
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(PY) -c 'import sysconfig; print(sysconfig.get_paths()["include"])' | \
+	  xargs -I{} $${CC:-cc} -fsyntax-only -Wall -Wextra -Werror -I{} wobert/_wordcut.c
 
 soak: setup  ## a tiny pretraining run killed at random moments and resumed 20 times; weights = an uninterrupted run's
 	$(PY) bench/soak.py --kills 20

@@ -48,6 +48,8 @@ setup(
             "onnxruntime>=1.18",
         ],
         "test": ["pytest>=7"],
+        # make lint: the versions whose rules ruff.toml and mypy.ini were written for
+        "lint": ["ruff==0.17.6", "mypy==2.4.1"],
     },
     entry_points={"console_scripts": ["wobert = wobert.cli:main"]},
 )
