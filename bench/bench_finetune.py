@@ -68,7 +68,8 @@ def interleaved_seconds(models: dict[str, tuple[Any, Encoded]], batch_size: int,
 def bench_args(description: str) -> argparse.Namespace:
     """The options of the TNEWS dev speed benchmarks (this one and bench_serve)."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--data", default="../shared/data", help="shared data directory (clue/tnews, bert-base-chinese)")
+    parser.add_argument("--data", default="../shared/data",
+                        help="shared data directory (clue/tnews, bert-base-chinese)")
     parser.add_argument("--word-vocab", help="word vocabulary directory (default: build WoBERT's recipe)")
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--hidden", type=int, default=256)

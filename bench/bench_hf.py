@@ -29,12 +29,20 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # no load reports (a p
 
 from bench_serve import onnx_runner  # noqa: E402
 from bench_tokenizer import load_texts, wobert_vocab  # noqa: E402
+
 from wobert.backend import np, set_seed  # noqa: E402
 from wobert.classifier import load_classifier  # noqa: E402
 from wobert.export import ONNX_FILE, export_hf, export_onnx  # noqa: E402
 from wobert.finetune import (  # noqa: E402
-    FinetuneConfig, encode_split, encode_task, finetune, length_batches, load_pretrained,
-    make_predict_fn, pad_batch, predict,
+    FinetuneConfig,
+    encode_split,
+    encode_task,
+    finetune,
+    length_batches,
+    load_pretrained,
+    make_predict_fn,
+    pad_batch,
+    predict,
 )
 from wobert.model import build_mlm_model, export_bert, read_vocabulary  # noqa: E402
 from wobert.tasks import TASKS, load_task  # noqa: E402

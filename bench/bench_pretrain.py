@@ -23,7 +23,8 @@ import argparse
 import math
 import os
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from wobert.backend import adamw, build_transformer_model, keras, np, tf
 from wobert.flops import pretraining_flops

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_finetune import TARGET, bench_args, header, interleaved_seconds, random_classifier, tnews_setup
+
 from wobert.backend import np
 from wobert.classifier import ClassifierInfo, save_classifier
 from wobert.export import ONNX_FILE, export_onnx

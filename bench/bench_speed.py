@@ -17,17 +17,29 @@ FLOPs per character (or example) over word FLOPs per character (or example).
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from bench_finetune import interleaved_seconds
+
 from wobert.backend import np, set_seed
-from wobert.finetune import (Encoded, FinetuneConfig, PretrainedModel, batch_inputs, build_classifier,
-                             encode_split, length_batches, make_predict_fn, make_train_step)
+from wobert.finetune import (
+    Encoded,
+    FinetuneConfig,
+    PretrainedModel,
+    batch_inputs,
+    build_classifier,
+    encode_split,
+    length_batches,
+    make_predict_fn,
+    make_train_step,
+)
 from wobert.flops import classifier_step_flops, pretraining_flops
 from wobert.model import build_mlm_model
 from wobert.optimization import AdamW
@@ -89,7 +101,7 @@ def pretraining_rows(model: dict[str, Any], records: dict[str, Path], vocab_size
         set_seed(0)
         config = dict(model, vocab_size=vocab_sizes[kind])
         data = Records(records[kind])
-        trainer = Trainer(lambda: build_mlm_model(config), train, maxlen=data.manifest.maxlen)
+        trainer = Trainer(functools.partial(build_mlm_model, config), train, maxlen=data.manifest.maxlen)
         iterator = iter(data.dataset(batch, seed=0, shuffle=True, skip_batches=0, input_context=None))
         chars_per_token = sum(s.characters for s in data.manifest.shards) / data.manifest.tokens
         # the same stream again, read eagerly: the padded shape of every batch the trainer takes

@@ -16,19 +16,25 @@ Prints a markdown table; ``--out FILE`` also writes it there.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from wobert.segment import jieba_words  # noqa: E402
 from wobert.tokenizer import (  # noqa: E402
-    CharTokenizer, Tokenizer, extend_vocab, read_vocab, simplify_vocab,
+    CharTokenizer,
+    Tokenizer,
+    extend_vocab,
+    read_vocab,
+    simplify_vocab,
 )
 
 CHUNK = 4000  # texts per turn: both sides see the same machine load, neither evicts the other often
@@ -80,7 +86,7 @@ def race(ours, ref, texts: list[str], method: str = "encode") -> dict[str, float
     for start in range(0, len(texts), CHUNK):
         chunk = texts[start:start + CHUNK]
         for name, tokenizer in turns if start // CHUNK % 2 else turns[::-1]:
-            _, wall, cpu = timed(lambda: run_all(getattr(tokenizer, method), chunk))
+            _, wall, cpu = timed(functools.partial(run_all, getattr(tokenizer, method), chunk))
             stats[f"{name}_wall"] += wall
             stats[f"{name}_cpu"] += cpu
     return stats
@@ -116,7 +122,7 @@ def workers_speedup(vocab: dict[str, int], texts: list[str], workers: int,
     for _ in range(repeat):
         for n in best:
             tokenizer = Tokenizer(vocab)
-            _, wall, _ = timed(lambda: tokenizer.encode_batch(texts, workers=n))
+            _, wall, _ = timed(functools.partial(tokenizer.encode_batch, texts, workers=n))
             best[n] = min(best[n], wall)
     return best[1], best[workers]
 

@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from bench_resume import MODEL, records  # the same tiny model and People's Daily records
 
 

@@ -70,7 +70,8 @@ def test_checkpoint_round_trip_through_bert4keras(saved):
     "change, message",
     [
         ({"vocab_size": 41}, "checkpoint has 40 tokens, the model's vocab has 41"),
-        ({"hidden_size": 64, "intermediate_size": 64}, "bert/embeddings/LayerNorm/beta: checkpoint shape (32,), model (64,)"),
+        ({"hidden_size": 64, "intermediate_size": 64},
+         "bert/embeddings/LayerNorm/beta: checkpoint shape (32,), model (64,)"),
         ({"num_hidden_layers": 3}, "bert/encoder/layer_2/attention/self/query/kernel is missing"),
     ],
 )

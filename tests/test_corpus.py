@@ -2,18 +2,27 @@
 from __future__ import annotations
 
 import gzip
-import subprocess
-import sys
-from collections import Counter
 import json
 import os
 import re
+import subprocess
+import sys
+from collections import Counter
 
 import pytest
 
 from wobert.corpus import (
-    EMPTY, NOT_UTF8, BAD_JSON, NO_TEXT, Line, SkipLog, chunked, expand_paths, fold_chunks,
-    iter_lines, map_ordered,
+    BAD_JSON,
+    EMPTY,
+    NO_TEXT,
+    NOT_UTF8,
+    Line,
+    SkipLog,
+    chunked,
+    expand_paths,
+    fold_chunks,
+    iter_lines,
+    map_ordered,
 )
 
 
@@ -43,7 +52,7 @@ def test_jsonl_and_gzip(tmp_path):
     with gzip.open(tmp_path / "c.txt.gz", "wt", encoding="utf-8") as f:
         f.write("压缩文本\n")
     lines = list(iter_lines(tmp_path))
-    assert [(os.path.basename(l.path), l.text) for l in lines] == [
+    assert [(os.path.basename(line.path), line.text) for line in lines] == [
         ("a.jsonl", "你好"), ("a.jsonl", "世界"), ("b.json.gz", "你好"), ("b.json.gz", "世界"),
         ("c.txt.gz", "压缩文本"),
     ]

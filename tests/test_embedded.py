@@ -4,7 +4,12 @@ from __future__ import annotations
 import json
 
 from wobert.embedded import (
-    peoples_daily, sentiment_examples, sentiment_splits, strip_tags, write_corpus, write_sentiment_task,
+    peoples_daily,
+    sentiment_examples,
+    sentiment_splits,
+    strip_tags,
+    write_corpus,
+    write_sentiment_task,
 )
 
 

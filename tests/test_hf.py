@@ -20,12 +20,13 @@ from test_finetune import make_model_dir, synthetic_task  # noqa: E402
 from test_model import word_vocab  # noqa: E402
 from test_tokenizer import HARD_TEXTS, exactness_texts, exactness_vocab  # noqa: E402
 from tokenizers import Tokenizer as JsonTokenizer  # noqa: E402
-from transformers import AutoTokenizer, BertForMaskedLM, BertModel, BertForSequenceClassification  # noqa: E402
+from transformers import AutoTokenizer, BertForMaskedLM, BertForSequenceClassification, BertModel  # noqa: E402
+
 from wobert.backend import build_bert, set_seed  # noqa: E402
 from wobert.classifier import load_classifier  # noqa: E402
 from wobert.cli import main  # noqa: E402
-from wobert.finetune import build_classifier, load_pretrained  # noqa: E402
 from wobert.export import export_hf, save_hf_tokenizer  # noqa: E402
+from wobert.finetune import build_classifier, load_pretrained  # noqa: E402
 from wobert.hf import WoBertTokenizer  # noqa: E402
 from wobert.layouts import read_hf_checkpoint  # noqa: E402
 from wobert.model import build_mlm_model, export_bert, read_vocabulary  # noqa: E402
@@ -143,7 +144,8 @@ def test_the_guard_is_checked_after_writing(tmp_path, monkeypatch):
 def _char_export_ids_differ(directory, ours: CharTokenizer, texts: list[str]) -> list[str]:
     """The texts (and pairs of them) whose ids from the directory's tokenizer.json, read by the
     tokenizers library and by AutoTokenizer, differ from ``ours``."""
-    from_file, fast = JsonTokenizer.from_file(str(directory / "tokenizer.json")), AutoTokenizer.from_pretrained(directory)
+    from_file = JsonTokenizer.from_file(str(directory / "tokenizer.json"))
+    fast = AutoTokenizer.from_pretrained(directory)
     expected = ours.encode_batch(texts)
     by_file = from_file.encode_batch(texts)
     by_fast = fast(texts)["input_ids"]

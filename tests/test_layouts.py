@@ -9,12 +9,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from synthetic_pretrain import write_vocab
+
 from wobert.backend import CheckpointMismatch, read_checkpoint, set_seed
 from wobert.export import export_hf
 from wobert.layouts import (
-    CLASSIFIER, NSP_HEAD, POOLER, google_names, google_to_hf, hf_name, hf_to_google, read_hf_checkpoint,
+    CLASSIFIER,
+    NSP_HEAD,
+    POOLER,
+    google_names,
+    google_to_hf,
+    hf_name,
+    hf_to_google,
+    read_hf_checkpoint,
     write_hf_tensors,
 )
 from wobert.model import build_mlm_model, export_bert, find_bert_checkpoint, read_vocabulary

@@ -6,11 +6,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from synthetic_pretrain import write_vocab
+
 from wobert.backend import build_transformer_model, set_seed, tf
 from wobert.model import (
-    build_mlm_model, export_bert, init_config, init_from_bert, mlm_loss, read_vocabulary,
+    build_mlm_model,
+    export_bert,
+    init_config,
+    init_from_bert,
+    mlm_loss,
+    read_vocabulary,
 )
 
 MODEL = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,

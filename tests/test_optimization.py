@@ -3,11 +3,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from test_backend import batch, mlm_model
+
 from wobert.backend import adamw, keras, tf
 from wobert.optimization import (
-    AdamW, GradientAccumulator, LossScale, clip_scale, combine_rows, global_norm,
+    AdamW,
+    GradientAccumulator,
+    LossScale,
+    clip_scale,
+    combine_rows,
+    global_norm,
 )
 
 SHAPES = {"Embedding-Token/embeddings": (30, 4), "Dense/kernel": (4, 4),

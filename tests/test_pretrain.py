@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from processes import wait_until
 from synthetic_pretrain import SyntheticMLM, write_vocab
+
 from wobert.backend import keras, set_seed, tf
 from wobert.cli import UserError
 from wobert.model import build_mlm_model, check_bert_config, read_vocabulary
@@ -372,6 +372,7 @@ def test_a_failed_checkpoint_write_stops_the_run_and_leaves_the_previous_one_usa
 def tiny_records(tmp_path_factory) -> Path:
     """Records of the handmade corpus of test_records (no shared data needed)."""
     from test_records import SENTENCES, WORDS, write_corpus
+
     from wobert.records import DataOptions, build_records
     from wobert.tokenizer import SPECIAL_TOKENS, Tokenizer, extend_vocab
 

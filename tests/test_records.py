@@ -11,23 +11,28 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
-
 from processes import children, wait_until
+
 from wobert.cli import UserError, main
 from wobert.corpus import iter_lines
-from wobert.masking import MaskSpec, mask_batch, mask_batch_tf, random_ranges
 from wobert.dataset import make_dataset
 from wobert.manifest import Manifest, read_manifest
+from wobert.masking import MaskSpec, mask_batch, mask_batch_tf, random_ranges
 from wobert.packing import WordEncoder, document_sequences, pack_sentences, split_sentences
 from wobert.records import DataOptions, build_records
 from wobert.tfrecord import Crc32c, RecordWriter, Varints
 from wobert.tokenizer import (
-    SPECIAL_TOKENS, Tokenizer, extend_vocab, load_tokenizer, read_vocab, simplify_vocab,
+    SPECIAL_TOKENS,
+    Tokenizer,
+    extend_vocab,
+    load_tokenizer,
+    read_vocab,
+    simplify_vocab,
 )
 
 REPO = Path(__file__).resolve().parents[1]

@@ -23,17 +23,28 @@ from pathlib import Path
 
 import jieba
 import pytest
-
 from conftest import shared_data_dir
-from wobert import cli, embedded, tokenizer as tokenizer_module
+
+from wobert import cli, embedded
+from wobert import tokenizer as tokenizer_module
 from wobert._wordcut import WordCutter
 from wobert.segment import JiebaSegmenter, get_segmenter, jieba_dictionary, jieba_words
 from wobert.tokenizer import (
-    MAX_WORD_CHARS, SPECIAL_TOKENS, CharTokenizer, Tokenizer, _char_table, char_classes,
-    extend_vocab, normalize, normalize_table, read_user_words, read_vocab, simplify_vocab,
-    write_vocab,
+    MAX_WORD_CHARS,
+    SPECIAL_TOKENS,
+    CharTokenizer,
+    Tokenizer,
+    _char_table,
+    char_classes,
+    extend_vocab,
+    normalize,
+    normalize_table,
+    read_user_words,
+    read_vocab,
+    simplify_vocab,
 )
 from wobert.vocab import char_vocab
+from wobert.vocabdir import write_vocab
 
 SAMPLE_LINES = 1200  # corpus lines and CLUE sentences each; the benchmark checks every line
 SAMPLE_PAIRS = 300
@@ -379,7 +390,8 @@ def test_decode_matches_bert4keras(word_pair, char_pair, sample_texts):
 # (a text holding one goes through Python's normalize).
 WORD_TEXTS = [
     "iPhone12ProMax和ABC123DEF的Testing！INTERESTING", "Café naïve ÅNGSTRÖM ǅ 𝐀𝐁𝐂 中文𝐓𝐞𝐬𝐭ing",
-    "表情😀👍🏻中国𠀀𪚥人民！（全角ＡＢＣ）", "c++和c#与.NET、AT&T的B超，3.14%", "αβγ射线 ＡＢＣ１２３ｄｅｆ中华人民共和国",
+    "表情😀👍🏻中国𠀀𪚥人民！（全角ＡＢＣ）", "c++和c#与.NET、AT&T的B超，3.14%",
+    "αβγ射线 ＡＢＣ１２３ｄｅｆ中华人民共和国",
     "un\x00known\u200bwords qqqzzzxxx 中华 the testing interesting okay 123456", "ok了吧ab测试abc，1234和12",
 ]
 
@@ -654,7 +666,9 @@ def test_char_classes_split_as_the_char_table_on_every_code_point():
                 2: lambda c: ["a", "b"], 3: lambda c: ["ab"]}
     classes, table, wrong = char_classes(), _char_table(), []
     for code in range(0x110000):
-        if not 0xD800 <= code <= 0xDFFF and f"a{chr(code)}b".translate(table).split() != expected[classes[code]](chr(code)):
+        if 0xD800 <= code <= 0xDFFF:
+            continue
+        if f"a{chr(code)}b".translate(table).split() != expected[classes[code]](chr(code)):
             wrong.append(hex(code))
     assert not wrong, f"{len(wrong)} code points, e.g. {wrong[:10]}"
 

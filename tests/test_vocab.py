@@ -12,14 +12,23 @@ from itertools import islice
 from pathlib import Path
 
 import pytest
-
 from processes import children, wait_until
+
 from wobert.cli import UserError, main
 from wobert.corpus import iter_lines
 from wobert.tokenizer import SPECIAL_TOKENS, CharTokenizer, Tokenizer
 from wobert.vocab import (
-    OUTPUT_FILES, Speller, VocabSpec, build_vocab, char_vocab, count_corpus, load_base_vocab,
-    measure_sample, ranked, speller_for, tokenizer_stats,
+    OUTPUT_FILES,
+    Speller,
+    VocabSpec,
+    build_vocab,
+    char_vocab,
+    count_corpus,
+    load_base_vocab,
+    measure_sample,
+    ranked,
+    speller_for,
+    tokenizer_stats,
 )
 
 REPO = Path(__file__).resolve().parents[1]

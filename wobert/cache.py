@@ -1,7 +1,8 @@
 """A cache of a function's values by key, emptied when it holds too many."""
 from __future__ import annotations
 
-from typing import Any, Callable, Hashable
+from collections.abc import Callable, Hashable
+from typing import Any
 
 #: distinct keys a cache keeps before it starts again
 CACHE_SIZE = 200_000

@@ -7,8 +7,9 @@ import dataclasses
 import os
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from wobert.errors import UserError
 

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from wobert.backend import build_bert, keras, read_checkpoint, save_bert_checkpoint
-from wobert.finetune import PretrainedModel, build_classifier, load_pretrained
 from wobert.errors import UserError
+from wobert.files import replace_dir
+from wobert.finetune import PretrainedModel, build_classifier, load_pretrained
 from wobert.jsonfile import read_json, write_json
 from wobert.layouts import CLASSIFIER, GOOGLE_CONFIG_KEYS
-from wobert.files import replace_dir
 
 CLASSIFIER_FILE = "classifier.json"
 

@@ -16,7 +16,7 @@ import argparse
 import importlib
 import os
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from wobert import __version__
 from wobert.errors import UserError
@@ -40,7 +40,7 @@ BROKEN_PIPE = 141
 class Parser(argparse.ArgumentParser):
     """argparse with a bad option reported in one line (the usage is one ``--help`` away)."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> None:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 

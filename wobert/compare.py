@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import statistics
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from wobert.checks import check_output_dir
 from wobert.errors import UserError
-from wobert.jsonfile import write_json
 from wobert.finetune import (
     FinetuneConfig,
     PretrainedModel,
@@ -25,6 +25,7 @@ from wobert.finetune import (
     finetune,
     load_pretrained,
 )
+from wobert.jsonfile import write_json
 from wobert.tasks import TaskSpec, load_task
 
 KINDS = ("char", "word")
@@ -97,7 +98,8 @@ def markdown(report: dict[str, Any]) -> str:
           f"vocab {setup['vocab_sizes'][k]})" for k in KINDS),
         f"- architecture: {json.dumps(setup['architecture'])}",
         f"- seeds {setup['seeds']}; lr {setup['config']['lr']}, epochs {setup['config']['epochs']}, "
-        f"batch {setup['config']['batch_size']} (dev {setup['config']['eval_batch_size']}), maxlen {setup['config']['maxlen']}, "
+        f"batch {setup['config']['batch_size']} (dev {setup['config']['eval_batch_size']}), "
+        f"maxlen {setup['config']['maxlen']}, "
         f"pooling {setup['config']['pooling']}, patience {setup['config']['patience']}",
         "- mean ± sample sd over seeds; accuracy and macro-F1 in % on dev; examples/s of the "
         "model alone (training steps; the fastest dev pass of each run), length-bucketed batches",

@@ -2,8 +2,9 @@
 ``pretrain/*.json`` or ``pretrain/data.json``, or a mapping) becomes a typed dataclass.
 
 Unknown keys are refused naming the file and the key (``description`` is a free-text comment
-any job may hold), and so are missing ones (fields without a default); relative paths in the path fields start from a given root; the options
-given on the command line (``None``: not given) go on top. The field types and ranges are the
+any job may hold), and so are missing ones (fields without a default); relative paths in the
+path fields start from a given root; the options given on the command line (``None``: not
+given) go on top. The field types and ranges are the
 dataclass's business (its ``__post_init__``, with :func:`wobert.checks.check_field_types`);
 its ``UserError`` is prefixed with the file. Light, so ``--help`` stays fast.
 """
@@ -12,8 +13,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping, TypeVar
+from typing import Any, TypeVar
 
 from wobert.errors import UserError
 from wobert.jsonfile import read_json

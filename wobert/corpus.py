@@ -24,8 +24,9 @@ import signal
 import sys
 import zlib
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, NamedTuple, TypeVar, Union
+from typing import Any, NamedTuple, TypeVar
 
 from wobert.errors import UserError
 from wobert.jsonfile import JSON_SUFFIXES
@@ -37,7 +38,7 @@ NOT_UTF8 = "not UTF-8"
 BAD_JSON = "bad JSON"
 NO_TEXT = "no text field"
 
-PathLike = Union[str, Path]
+PathLike = str | Path
 T = TypeVar("T")
 R = TypeVar("R")
 S = TypeVar("S")
@@ -70,7 +71,7 @@ class SkipLog:
             if reason != EMPTY:
                 log.warning("skipped %s: %s%s", where, reason, f" ({detail})" if detail else "")
 
-    def merge(self, other: "SkipLog") -> "SkipLog":
+    def merge(self, other: SkipLog) -> SkipLog:
         """Add another log's counts and examples (e.g. from a worker process) to this one."""
         self.counts.update(other.counts)
         for reason, examples in other.examples.items():
@@ -216,7 +217,7 @@ class WorkerLost(UserError):
     """A worker process ended without a word, e.g. killed by the out-of-memory killer."""
 
 
-def worker_context() -> multiprocessing.context.BaseContext:
+def worker_context() -> Any:
     """How worker processes start: ``fork`` (cheap: they inherit what was loaded), but
     ``spawn`` once TensorFlow is loaded, whose threads a forked child would inherit half-way."""
     return multiprocessing.get_context("spawn" if "tensorflow" in sys.modules else "fork")
@@ -284,7 +285,7 @@ class _Workers:
                 continue
             sentinel = next(k for k, v in self.pipes.items() if v is ready)
             try:
-                message = ready.recv()
+                message = ready.recv()  # type: ignore[call-arg]  # a Connection here
             except EOFError:  # the worker ended (or died half-way through a message)
                 del self.pipes[sentinel]
                 continue

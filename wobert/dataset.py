@@ -5,8 +5,9 @@ epoch, with masks that derive from the seed and the batch's position in the stre
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from wobert.errors import UserError
 from wobert.manifest import Manifest, check_records, read_manifest

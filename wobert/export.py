@@ -29,12 +29,20 @@ import numpy as np
 from wobert.backend import read_checkpoint
 from wobert.classifier import ClassifierInfo, read_classifier_info
 from wobert.errors import UserError
+from wobert.files import replace_dir
 from wobert.jsonfile import read_json, write_json
 from wobert.layouts import (
-    CLASSIFIER, HF, HF_CONFIG, MLM_HEAD, POOLER, SAFETENSORS, bert_config_to_hf, detect_layout,
-    google_to_hf, write_hf_tensors,
+    CLASSIFIER,
+    HF,
+    HF_CONFIG,
+    MLM_HEAD,
+    POOLER,
+    SAFETENSORS,
+    bert_config_to_hf,
+    detect_layout,
+    google_to_hf,
+    write_hf_tensors,
 )
-from wobert.files import replace_dir
 from wobert.model import find_bert_checkpoint
 from wobert.tokenizer import CONFIG_FILE, SPECIAL_TOKENS_MAP, BaseTokenizer, load_tokenizer
 from wobert.tokenizer_json import FAST_TOKENIZER_CLASS, write_char_tokenizer_json

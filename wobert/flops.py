@@ -10,7 +10,8 @@ against the bound.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 
 def encoder_flops(config: Mapping[str, Any], batch: int, length: int) -> float:

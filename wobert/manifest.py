@@ -7,9 +7,10 @@ shard with its size, sha256 and counts; a complete build adds the skipped lines 
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from wobert.errors import UserError
 from wobert.files import sha256_file
@@ -26,7 +27,7 @@ CONTENT_KEYS = ("maxlen", "masking", "mask_rate", "max_predictions", "dynamic", 
 TOTALS = ("documents", "sequences", "tokens", "predictions")
 
 
-def _checked_keys(cls: type, data: object, where: str) -> dict[str, object]:
+def _checked_keys(cls: type, data: object, where: str) -> dict[str, Any]:
     """``data`` as the keyword arguments of dataclass ``cls``; other keys raise ``UserError``."""
     if not isinstance(data, dict):
         raise UserError(f"{where}: expected a JSON object, not {type(data).__name__}")
@@ -45,11 +46,11 @@ class InputFile:
     sha256: str
 
     @classmethod
-    def of(cls, path: Path) -> "InputFile":
+    def of(cls, path: Path) -> InputFile:
         return cls(path=str(path), bytes=path.stat().st_size, sha256=sha256_file(path))
 
     @classmethod
-    def from_json(cls, data: object, where: str = MANIFEST) -> "InputFile":
+    def from_json(cls, data: object, where: str = MANIFEST) -> InputFile:
         return cls(**_checked_keys(cls, data, f"{where}: inputs"))
 
     def to_json(self) -> dict[str, Any]:
@@ -71,7 +72,7 @@ class Shard:
     predictions: int
 
     @classmethod
-    def from_json(cls, data: object, where: str = MANIFEST) -> "Shard":
+    def from_json(cls, data: object, where: str = MANIFEST) -> Shard:
         return cls(**_checked_keys(cls, data, f"{where}: shards"))
 
     def to_json(self) -> dict[str, Any]:
@@ -114,7 +115,7 @@ class Manifest:
     predictions: int | None = None
 
     @classmethod
-    def from_json(cls, data: object, where: str = MANIFEST) -> "Manifest":
+    def from_json(cls, data: object, where: str = MANIFEST) -> Manifest:
         values = dict(_checked_keys(cls, data, where))
         values["inputs"] = [InputFile.from_json(i, where) for i in values.get("inputs", [])]
         values["shards"] = [Shard.from_json(s, where) for s in values.get("shards", [])]
@@ -131,7 +132,7 @@ class Manifest:
         return data
 
     @classmethod
-    def read(cls, data_dir: str | Path) -> "Manifest":
+    def read(cls, data_dir: str | Path) -> Manifest:
         """The ``manifest.json`` of a records directory (clear error when absent or broken)."""
         path = Path(data_dir) / MANIFEST
         data = read_json(path, MANIFEST, hint=": build the records first (wobert data build)")
@@ -158,7 +159,7 @@ class Manifest:
         found["inputs"] = [(i.sha256, i.bytes) for i in self.inputs]
         return found
 
-    def differences(self, old: "Manifest") -> list[str]:
+    def differences(self, old: Manifest) -> list[str]:
         """How this build differs from the ``old`` one in what decides the shards (empty:
         ``old``'s finished shards are this build's)."""
         before, now = old.fingerprint(), self.fingerprint()

@@ -20,7 +20,8 @@ are real words; empty slots have size 0 and change nothing).
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, NamedTuple, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 

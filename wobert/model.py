@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from wobert.backend import BERT, Checkpoint, build_bert, keras, read_bert_config, save_bert_checkpoint, tf
 from wobert.errors import UserError

@@ -20,11 +20,12 @@
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
+from typing import TypeAlias
 
 from wobert.backend import NO_DECAY, linear_schedule, piecewise_linear, tf
 
-Gradient = "tf.Tensor | tf.IndexedSlices | None"
+Gradient: TypeAlias = "tf.Tensor | tf.IndexedSlices | None"
 
 
 def _variable(value: tf.Tensor, name: str, **kwargs) -> tf.Variable:

@@ -8,7 +8,7 @@ where there is one). Sequences never span documents; nothing is dropped.
 from __future__ import annotations
 
 import re
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from wobert.tokenizer import BaseTokenizer
 

@@ -30,24 +30,34 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Protocol
+from typing import Any, Protocol
 
 from tqdm import tqdm
 
 from wobert.backend import first_line, keras, set_seed, tf
 from wobert.checks import check_field_types, check_output_dir
 from wobert.config import load_job
-from wobert.errors import UserError
 from wobert.dataset import make_dataset
+from wobert.errors import UserError
 from wobert.files import replace_dir, sha256_file
 from wobert.jsonfile import read_json, write_json
 from wobert.layouts import config_file
 from wobert.manifest import VOCAB_SUBDIR, Manifest, check_records
 from wobert.model import (
-    ARCHITECTURE, DROPOUT, MLMModel, Vocabulary, build_mlm_model, check_bert_config,
-    export_bert, init_config, init_from_bert, mlm_loss, read_vocabulary,
+    ARCHITECTURE,
+    DROPOUT,
+    MLMModel,
+    Vocabulary,
+    build_mlm_model,
+    check_bert_config,
+    export_bert,
+    init_config,
+    init_from_bert,
+    mlm_loss,
+    read_vocabulary,
 )
 from wobert.optimization import AdamW, GradientAccumulator, LossScale, all_reduce, clip_scale, global_norm
 
@@ -404,14 +414,14 @@ class CheckpointState:
     files: dict[str, dict[str, int | str]] | None = None  # name -> bytes and sha256 of every other file
 
     @classmethod
-    def from_json(cls, data: dict[str, object], where: Path) -> "CheckpointState":
+    def from_json(cls, data: dict[str, object], where: Path) -> CheckpointState:
         unknown = sorted(set(data) - {f.name for f in fields(cls)})
         if unknown:
             raise UserError(f"{where}: unknown key(s) {', '.join(unknown)}")
         return cls(**data)
 
     @classmethod
-    def read(cls, directory: Path) -> "CheckpointState":
+    def read(cls, directory: Path) -> CheckpointState:
         path = directory / STATE
         data = read_json(path, "checkpoint state")
         if not isinstance(data, dict) or not isinstance(data.get("step"), int):

@@ -26,9 +26,10 @@ import argparse
 import os
 import re
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -93,7 +94,7 @@ class DataOptions:
 
     @classmethod
     def from_config(cls, config: Job | None = None, root: str | Path = ".", *,
-                    base: Mapping[str, Any] | None = None, **overrides: Any) -> "DataOptions":
+                    base: Mapping[str, Any] | None = None, **overrides: Any) -> DataOptions:
         """Options from ``base``, then a job config (a ``pretrain/data*.json`` file or its
         mapping; its corpus paths start from ``root``), then the ``overrides`` that are not None."""
         return load_job(cls, config, what="data", root=root, paths=("corpus",), base=base,
@@ -285,15 +286,18 @@ def add_cli(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", nargs="+", metavar="PATH", help="text, JSONL (text field) or .gz files, or directories")
     p.add_argument("--vocab", help="vocabulary directory from `wobert vocab build` (word tokenizer), or a "
                    "BERT vocab.txt / model directory (char tokenizer)")
-    p.add_argument("--maxlen", type=number(int, 3), help=f"tokens per sequence, [CLS] and [SEP] included (default: {d.maxlen})")
+    p.add_argument("--maxlen", type=number(int, 3),
+                   help=f"tokens per sequence, [CLS] and [SEP] included (default: {d.maxlen})")
     p.add_argument("--masking", choices=MASKINGS,
                    help=f"token: each token alone (WoBERT); wwm: whole words (default: {d.masking})")
-    p.add_argument("--mask-rate", type=number(float, 0, 1, above=True, below=True), help=f"share of tokens to predict (default: {d.mask_rate})")
+    p.add_argument("--mask-rate", type=number(float, 0, 1, above=True, below=True),
+                   help=f"share of tokens to predict (default: {d.mask_rate})")
     p.add_argument("--max-predictions", type=POSITIVE,
                    help="most predicted tokens per sequence (default: ceil(maxlen * mask_rate), +3 for wwm)")
     p.add_argument("--dynamic", action=argparse.BooleanOptionalAction, default=None,
                    help="store plain sequences and mask at train time, anew each epoch (default: static)")
-    p.add_argument("--dupe-factor", type=POSITIVE, help=f"differently masked copies, static masking (default: {d.dupe_factor})")
+    p.add_argument("--dupe-factor", type=POSITIVE,
+                   help=f"differently masked copies, static masking (default: {d.dupe_factor})")
     p.add_argument("--seed", type=NON_NEGATIVE, help=f"random seed of the masks (default: {d.seed})")
     p.add_argument("--shard-chars", type=POSITIVE, help=f"characters of text per shard (default: {d.shard_chars})")
     p.add_argument("--text-field", help=f"JSON field holding the text (default: {d.text_field})")

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Callable, Iterable, Mapping, Sequence, Union
 
 from wobert import _wordcut
 from wobert.errors import UserError
@@ -26,7 +26,7 @@ BACKENDS = ("native", "jieba")
 #: the only characters jieba joins into words (its ``re_han_default``); others are cut alone.
 WORD_CHARS = re.compile(r"[\u4E00-\u9FD5a-zA-Z0-9+#&._%\-]+")
 
-UserWord = Union[str, Sequence]  # "word" or (word, frequency or None)
+UserWord = str | Sequence  # "word" or (word, frequency or None)
 
 
 @functools.lru_cache(maxsize=1)

@@ -23,13 +23,14 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from wobert.errors import UserError
-from wobert.jsonfile import JSON_SUFFIXES
 from wobert.finetune_config import FinetuneConfig
+from wobert.jsonfile import JSON_SUFFIXES
 
 LIST_SEPARATOR = "；"
 NLI_LABELS = ("entailment", "neutral", "contradiction")

@@ -32,9 +32,10 @@ import re
 import sys
 import unicodedata
 from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from wobert._wordcut import WordCutter
 from wobert.checks import POSITIVE, number
@@ -408,7 +409,7 @@ class BaseTokenizer:
         return target.path
 
     @classmethod
-    def load(cls, directory: str | os.PathLike) -> "BaseTokenizer":
+    def load(cls, directory: str | os.PathLike) -> BaseTokenizer:
         """The tokenizer ``save`` wrote (word or char level, as saved)."""
         config = VocabDir(directory).read_config()
         if not config:

@@ -21,15 +21,23 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-from tokenizers import AddedToken, Regex, Tokenizer as JsonTokenizer, decoders, models, normalizers
-from tokenizers import pre_tokenizers, processors
+from tokenizers import AddedToken, Regex, decoders, models, normalizers, pre_tokenizers, processors
+from tokenizers import Tokenizer as JsonTokenizer
 
 from wobert.jsonfile import write_json
 from wobert.tokenizer import (
-    CLS, MAX_WORD_CHARS, SEP, SPECIAL_TOKENS, UNK, BaseTokenizer, char_classes, combining_marks,
+    CLS,
+    MAX_WORD_CHARS,
+    SEP,
+    SPECIAL_TOKENS,
+    UNK,
+    BaseTokenizer,
+    char_classes,
+    combining_marks,
 )
 
 TOKENIZER_JSON = "tokenizer.json"

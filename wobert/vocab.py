@@ -25,25 +25,34 @@ import logging
 import os
 import unicodedata
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 from tqdm import tqdm
 
 from wobert.cache import Cache
 from wobert.checks import NON_NEGATIVE, POSITIVE, check_field_types, check_output_dir, number, output_dir
 from wobert.config import Job, given, load_job
-from wobert.errors import UserError
 from wobert.corpus import SkipLog, chunked, fold_chunks, iter_lines
-from wobert.segment import jieba_dictionary
+from wobert.errors import UserError
 from wobert.jsonfile import write_json
-from wobert.vocabdir import FILES, VocabDir
+from wobert.segment import jieba_dictionary
 from wobert.tokenizer import (
-    SPECIAL_TOKENS, CharTokenizer, Tokenizer, is_cjk, is_redundant, extend_vocab, normalize,
-    read_user_words, read_vocab, simplify_vocab,
+    SPECIAL_TOKENS,
+    CharTokenizer,
+    Tokenizer,
+    extend_vocab,
+    is_cjk,
+    is_redundant,
+    normalize,
+    read_user_words,
+    read_vocab,
+    simplify_vocab,
 )
+from wobert.vocabdir import FILES, VocabDir
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +106,7 @@ class VocabSpec:
 
     @classmethod
     def from_config(cls, config: Job | None = None, root: str | Path = ".", *,
-                    base: Mapping[str, Any] | None = None, **overrides: Any) -> "VocabSpec":
+                    base: Mapping[str, Any] | None = None, **overrides: Any) -> VocabSpec:
         """A spec from ``base``, then a job config (a ``vocab/*.json`` file or its mapping;
         relative paths in it start from ``root``), then the ``overrides`` that are not None."""
         return load_job(cls, config, what="vocab", root=root, paths=cls.PATH_FIELDS, base=base,
@@ -228,7 +237,7 @@ class Sample:
     char_tokens: int = 0
     char_unks: int = 0
 
-    def add(self, other: "Sample") -> None:
+    def add(self, other: Sample) -> None:
         self.lines += other.lines
         self.chars += other.chars
         self.pieces.update(other.pieces)

@@ -10,9 +10,10 @@ validates these files; :class:`Vocabulary` is what reading one gives.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from wobert.errors import UserError
 from wobert.files import copy_file, replace_file, sha256_file
@@ -123,7 +124,7 @@ class VocabDir:
         object.__setattr__(self, "path", Path(self.path))
 
     @classmethod
-    def of(cls, path: str | os.PathLike) -> "VocabDir":
+    def of(cls, path: str | os.PathLike) -> VocabDir:
         """The directory ``path`` names, or the one holding the file ``path`` (a vocab.txt)."""
         path = Path(path)
         return cls(path.parent if path.is_file() else path)

@@ -14,7 +14,6 @@ from wobert.errors import UserError
 from wobert.finetune_config import FinetuneConfig
 from wobert.tasks import TASKS, TaskData, TaskSpec, load_task
 
-
 # The options whose default differs from task to task (lr, epochs, batch_size, maxlen).
 PER_TASK = tuple(f.name for f in fields(FinetuneConfig)
                  if any(getattr(spec.defaults, f.name) != f.default for spec in TASKS.values()))
