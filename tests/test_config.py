@@ -36,6 +36,9 @@ def test_unknown_keys_are_refused_naming_the_file_and_the_key(tmp_path):
     write(job, ["not", "an", "object"])
     with pytest.raises(UserError, match="job.json: a data config is a JSON object, not list"):
         DataOptions.from_config(job)
+    job.write_bytes(b'\xff\xfe{"num_words": 5}')
+    with pytest.raises(UserError, match=r"job.json: not UTF-8 text \(byte 0\): a vocab config holds UTF-8 JSON"):
+        VocabSpec.from_config(job)
 
 
 def test_field_errors_name_the_file_and_wrong_types_are_user_errors(tmp_path):

@@ -17,7 +17,8 @@ _ABSENT = object()
 def read_json(path: str | os.PathLike, what: str = "JSON file", hint: str = "",
               default: Any = _ABSENT) -> Any:
     """Parse ``path``. A missing file returns ``default`` when one is given, else raises
-    FileNotFoundError naming ``what`` (and ``hint``); bad JSON raises ValueError with file and line."""
+    FileNotFoundError naming ``what`` (and ``hint``); bad JSON or bytes that are not UTF-8
+    raise UserError naming the file (and line)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -25,6 +26,8 @@ def read_json(path: str | os.PathLike, what: str = "JSON file", hint: str = "",
         if default is not _ABSENT:
             return default
         raise FileNotFoundError(f"{what} not found: {path}{hint}") from None
+    except UnicodeDecodeError as err:
+        raise UserError(f"{path}: not UTF-8 text (byte {err.start}): a {what} holds UTF-8 JSON") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
