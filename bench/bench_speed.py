@@ -40,6 +40,7 @@ from wobert.finetune import (
     make_predict_fn,
     make_train_step,
 )
+from wobert.finetune_config import SPARSE_MODES
 from wobert.flops import classifier_step_flops, pretraining_flops
 from wobert.model import build_mlm_model
 from wobert.optimization import AdamW
@@ -132,7 +133,7 @@ def pretraining_rows(model: dict[str, Any], records: dict[str, Path], vocab_size
 
 def finetuning_rows(model: dict[str, Any], encoded: dict[str, tuple[Encoded, Encoded]],
                     vocab_sizes: dict[str, int], labels: int, rounds: int,
-                    jit_compile: bool) -> dict[str, dict[str, float]]:
+                    jit_compile: bool, sparse_adam: str) -> dict[str, dict[str, float]]:
     """Training and inference examples per second and FLOPs per example of each kind."""
     config = FinetuneConfig(batch_size=32, eval_batch_size=128)
     runs = {}
@@ -140,7 +141,8 @@ def finetuning_rows(model: dict[str, Any], encoded: dict[str, tuple[Encoded, Enc
         set_seed(0)
         bert = dict(model, vocab_size=vocab_sizes[kind])
         classifier = build_classifier(PretrainedModel(Path("(random)"), bert, None, None, kind), labels)
-        optimizer = AdamW(classifier.trainable_variables, 2e-5, warmup_steps=10, total_steps=10**6)
+        optimizer = AdamW(classifier.trainable_variables, 2e-5, warmup_steps=10, total_steps=10**6,
+                          sparse=sparse_adam)
         train, dev = encoded[kind]
         batches = length_batches(train.lengths, config.batch_size, np.random.RandomState(0))
         runs[kind] = dict(step=make_train_step(classifier, optimizer, config.clipnorm, jit_compile),
@@ -193,6 +195,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds; the fastest of each model counts")
     parser.add_argument("--parts", default="pretrain,finetune", help="which parts to run")
     parser.add_argument("--jit-compile", action="store_true", help="train and predict steps by XLA")
+    parser.add_argument("--sparse-adam", choices=SPARSE_MODES, default=FinetuneConfig.sparse_adam,
+                        help="the embedding tables' update in finetuning (default %(default)s)")
     args = parser.parse_args()
     data = Path(args.data)
     base = data / "bert-base-chinese" / "vocab.txt"
@@ -234,7 +238,7 @@ def main() -> int:
                                     rows["word"]["speed"], bound))
         if "finetune" in parts:
             rows = finetuning_rows(model, encoded, vocab_sizes, len(task.labels), args.rounds,
-                                   args.jit_compile)
+                                   args.jit_compile, args.sparse_adam)
             for what in ("train", "inference"):
                 bound = rows["char"][f"{what}_flops"] / rows["word"][f"{what}_flops"]
                 found.append(ratio_line(f"finetune {what} {name}", "examples/s", rows["char"][what],

@@ -246,22 +246,39 @@ def classifier_and_batch(seed: int = 0) -> tuple:
     return classifier, tokens, np.zeros_like(tokens), np.array([0, 1, 2], np.int32)
 
 
-@pytest.mark.parametrize("lazy", [True, False])
-def test_lazy_adam_leaves_the_rows_no_batch_uses_untouched(lazy):
+def sparse_adam_tables(sparse: str) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The token and segment tables of a tiny classifier before and after three train steps
+    (rows 0, 10 and 11 left out by the second step), then settled."""
     from wobert.finetune import make_train_step
     from wobert.optimization import AdamW
 
     classifier, tokens, segments, labels = classifier_and_batch()
-    table = classifier.get_layer("Embedding-Token").embeddings
-    before = table.numpy()
-    optimizer = AdamW(classifier.trainable_variables, 1e-2, lazy=lazy)
+    before = classifier.get_layer("Embedding-Token").embeddings.numpy()
+    optimizer = AdamW(classifier.trainable_variables, 1e-2, sparse=sparse)
     step = make_train_step(classifier, optimizer, clipnorm=1.0)
-    for _ in range(2):
-        step(tokens, segments, labels)
-    used = sorted(set(tokens.ravel()))
+    for n in (3, 1, 3):
+        step(tokens[:n], segments[:n], labels[:n])
+    tables = [classifier.get_layer(name).embeddings.numpy() for name in ("Embedding-Token", "Embedding-Segment")]
+    optimizer.settle()
+    return before, tables + [classifier.get_layer("Embedding-Token").embeddings.numpy()]
+
+
+@pytest.mark.parametrize("sparse", ["lazy", "catch-up"])
+def test_sparse_adam_moves_only_the_rows_a_batch_uses_and_catch_up_gives_dense_adamws(sparse):
+    before, (table, segments, settled) = sparse_adam_tables(sparse)
+    _, (dense, dense_segments, _) = sparse_adam_tables("dense")
+    used = [0, 2, 3, 7, 8, 9, 10, 11]
     unused = [i for i in range(40) if i not in used]
-    assert not np.allclose(table.numpy()[used], before[used])
-    assert np.array_equal(table.numpy()[unused], before[unused]) == lazy  # dense AdamW decays them
+    np.testing.assert_array_equal(table[unused], before[unused])
+    assert not np.array_equal(dense[unused], before[unused])  # dense AdamW decays them
+    gap = np.abs(table[used] - dense[used]).max()
+    if sparse == "lazy":
+        assert gap > 1e-4  # dense AdamW moved rows 0, 10 and 11 on the step that left them out
+        np.testing.assert_array_equal(settled, table)
+    else:
+        assert gap < 1e-6
+        np.testing.assert_allclose(segments[0], dense_segments[0], rtol=0, atol=1e-6)  # row 1: unused
+        np.testing.assert_allclose(settled, dense, rtol=0, atol=1e-6)
 
 
 def test_xla_steps_give_the_plain_steps_results_on_padded_batches():

@@ -6,6 +6,7 @@ import pytest
 from test_backend import batch, mlm_model
 
 from wobert.backend import adamw, keras, tf
+from wobert.finetune_config import SPARSE_MODES
 from wobert.optimization import (
     AdamW,
     GradientAccumulator,
@@ -60,30 +61,58 @@ def test_weight_decay_skips_layernorm_and_bias():
     np.testing.assert_array_equal(bias.numpy(), 1.0)
 
 
-def sparse_steps(lazy: bool, batches: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """An embedding trained on the summed lookups of ``batches`` of ids: (before, after)."""
+def sparse_steps(sparse: str, batches: list[np.ndarray], settle: bool = False,
+                 **kwargs) -> tuple[np.ndarray, list[np.ndarray]]:
+    """An embedding trained on weighted squares of the lookups of ``batches`` of ids (each
+    batch's rows caught up first, as wobert.finetune does): the table before and after each step
+    (after ``settle`` at the end, if asked)."""
     table = variables()[0]
     before = table.numpy()
-    optimizer = AdamW([table], 1e-2, weight_decay=0.01, lazy=lazy)
-    for ids in batches:
+    optimizer = AdamW([table], 1e-2, weight_decay=0.01, sparse=sparse, **kwargs)
+
+    @tf.function
+    def step(ids: tf.Tensor) -> None:
+        optimizer.catch_up([(table, ids)])
         with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(tf.gather(table, ids) ** 2)
+            loss = tf.reduce_sum(tf.gather(table, ids) ** 2 * tf.range(1.0, 5.0))
         grads = optimizer.prepare(tape.gradient(loss, [table]))
-        assert isinstance(grads[0], tf.IndexedSlices) == lazy
+        assert isinstance(grads[0], tf.IndexedSlices) == (sparse != "dense")
         optimizer.apply(grads, clip_scale(global_norm(grads), 1.0))
-    return before, table.numpy()
+
+    after = []
+    for ids in batches:
+        step(tf.constant(ids))
+        after.append(table.numpy())
+    if settle:
+        optimizer.settle()
+        after[-1] = table.numpy()
+    return before, after
 
 
-def test_lazy_rows_step_as_dense_adamw_where_used_and_stay_bit_identical_elsewhere():
+@pytest.mark.parametrize("sparse", ["lazy", "catch-up"])
+def test_sparse_rows_step_as_dense_adamw_where_used_and_stay_bit_identical_elsewhere(sparse):
     batches = [np.array([3, 5, 3, 9]), np.array([9, 5, 5, 3, 3])]  # duplicates: summed
-    before, lazy = sparse_steps(True, batches)
-    _, dense = sparse_steps(False, batches)
+    before, (_, lazy) = sparse_steps(sparse, batches)
+    _, (_, dense) = sparse_steps("dense", batches)
     used = [3, 5, 9]
     np.testing.assert_allclose(lazy[used], dense[used], rtol=0, atol=1e-7)
     assert not np.allclose(lazy[used], before[used])
     unused = [i for i in range(len(before)) if i not in used]
     np.testing.assert_array_equal(lazy[unused], before[unused])
     assert not np.array_equal(dense[unused], before[unused])  # dense AdamW decays them
+
+
+def test_catch_up_rows_hold_dense_adamws_values_whenever_a_batch_reads_them_and_all_after_settle():
+    rng = np.random.RandomState(0)
+    batches = [rng.choice(30, size=3) for _ in range(40)]  # most rows miss many steps
+    schedule = dict(warmup_steps=3, total_steps=50)
+    _, dense = sparse_steps("dense", batches, **schedule)
+    _, caught_up = sparse_steps("catch-up", batches, settle=True, **schedule)
+    _, lazy = sparse_steps("lazy", batches, **schedule)
+    for ids, c, d in zip(batches, caught_up, dense):  # their steps read dense AdamW's values
+        np.testing.assert_allclose(c[ids], d[ids], rtol=0, atol=5e-6)
+    assert np.abs(lazy[-1] - dense[-1]).max() > 1e-2  # lazy Adam moves rarely used rows less
+    np.testing.assert_allclose(caught_up[-1], dense[-1], rtol=0, atol=5e-6)
 
 
 def test_combine_rows_sums_duplicates_and_gives_the_dense_norm():
@@ -98,10 +127,10 @@ def test_combine_rows_sums_duplicates_and_gives_the_dense_norm():
         np.sqrt(dense_norm**2 + 0.25))
 
 
-@pytest.mark.parametrize("lazy", [True, False])
-def test_a_step_that_is_not_finite_moves_nothing(lazy):
+@pytest.mark.parametrize("sparse", SPARSE_MODES)
+def test_a_step_that_is_not_finite_moves_nothing(sparse):
     table, kernel = variables()[:2]
-    optimizer = AdamW([table, kernel], 1e-2, lazy=lazy)
+    optimizer = AdamW([table, kernel], 1e-2, sparse=sparse)
     rows = tf.IndexedSlices(tf.ones((2, 4)), tf.constant([1, 2]), tf.constant([30, 4]))
     optimizer.apply(optimizer.prepare([rows, tf.ones((4, 4))]))
     state = [x.numpy() for x in [table, kernel] + optimizer.m + optimizer.v]
@@ -132,7 +161,7 @@ def train(model: keras.Model, micro_batches: list, steps: int, accumulate: int) 
     """``steps`` optimizer steps over ``accumulate`` micro-batches each (as wobert.pretrain
     does: summed losses, the sums and their weight handed over at the last micro-batch)."""
     variables = model.trainable_variables
-    optimizer = AdamW(variables, 1e-2, weight_decay=0.01, warmup_steps=2, total_steps=50, lazy=False)
+    optimizer = AdamW(variables, 1e-2, weight_decay=0.01, warmup_steps=2, total_steps=50, sparse="dense")
     accumulator = GradientAccumulator(variables)
     losses = []
     for _ in range(steps):

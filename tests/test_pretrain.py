@@ -29,6 +29,7 @@ HERE = Path(__file__).resolve().parent
 MODEL = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
              hidden_act="gelu", max_position_embeddings=32, type_vocab_size=2,
              hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
+SMALL = dict(MODEL, num_hidden_layers=1)  # quicker to trace and compile (subprocesses, XLA)
 TRAIN = dict(batch_size=8, learning_rate=5e-3, warmup_steps=2, log_every=1, seed=1)
 
 
@@ -134,11 +135,11 @@ def test_mixed_precision_steps_run_on_cpu_too(vocab, restore_policy):
 
 
 def test_xla_training_steps_match_the_plain_ones(vocab):
-    model = dict(MODEL, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, vocab_size=vocab.size)
+    model = dict(SMALL, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, vocab_size=vocab.size)
     losses = []
     for jit in (False, True):
         set_seed(0)
-        config = PretrainConfig(model=MODEL, steps=4, accumulate=2, jit_compile=jit, **TRAIN)
+        config = PretrainConfig(model=SMALL, steps=4, accumulate=2, jit_compile=jit, **TRAIN)
         trainer = Trainer(lambda: build_mlm_model(model), config, maxlen=24)  # batches padded: 16 -> 24
         iterator = iter(SyntheticMLM(vocab.size).dataset(8, seed=0, shuffle=False))
         losses.append([trainer.step(iterator, 2)[0][0] for _ in range(4)])
@@ -237,7 +238,6 @@ def finish(procs: list[subprocess.Popen], timeout: float) -> list[str]:
     return outs
 
 
-SMALL = dict(MODEL, num_hidden_layers=1)  # subprocesses: quicker to trace
 
 
 def test_resume_after_kill_9_repeats_the_uninterrupted_losses(vocab, tmp_path):

@@ -566,7 +566,11 @@ def test_encode_batch_leaves_the_cycle_collector_as_it_was(tiny_vocab, frozen):
         for state in (True, False):
             (gc.enable if state else gc.disable)()
             assert tokenizer.encode_batch(["我爱中国人"] * 10)[0] == tokenizer.encode("我爱中国人")
-            assert gc.isenabled() is state and gc.get_freeze_count() == frozen_count
+            # frozen objects that die meanwhile leave the count; unfreeze() would empty it,
+            # another freeze() would add the batch's objects to it
+            assert gc.isenabled() is state
+            count = gc.get_freeze_count()
+            assert frozen_count // 2 < count <= frozen_count if frozen else count == 0
     finally:
         gc.unfreeze()
         (gc.enable if enabled else gc.disable)()

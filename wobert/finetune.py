@@ -205,6 +205,7 @@ def make_train_step(model: keras.Model, optimizer: AdamW, clipnorm: float | None
     a step whose gradient norm is not finite changes nothing). ``jit_compile``: the forward
     and backward passes by XLA (the update stays outside: lazy rows have dynamic shapes)."""
     variables = model.trainable_variables
+    tables = [model.get_layer(name).embeddings for name in ("Embedding-Token", "Embedding-Segment")]
 
     def gradients(tokens: tf.Tensor, segments: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, list]:
         with tf.GradientTape() as tape:
@@ -217,6 +218,7 @@ def make_train_step(model: keras.Model, optimizer: AdamW, clipnorm: float | None
 
     @tf.function(input_signature=[SPEC, SPEC, tf.TensorSpec([None], tf.int32)])
     def step(tokens: tf.Tensor, segments: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+        optimizer.catch_up(list(zip(tables, (tokens, segments))))  # the rows this batch reads
         loss, grads = gradients(tokens, segments, labels)
         grads = optimizer.prepare(grads)
         norm = global_norm(grads)
@@ -254,7 +256,7 @@ def train_classifier(classifier: keras.Model, train: Encoded, dev: Encoded,
     total_steps = steps_per_epoch * config.epochs
     optimizer = AdamW(classifier.trainable_variables, config.lr, weight_decay=config.weight_decay,
                       warmup_steps=int(config.warmup * total_steps), total_steps=total_steps,
-                      lazy=config.lazy_adam)
+                      sparse=config.sparse_adam)
     train_step = make_train_step(classifier, optimizer, config.clipnorm, config.jit_compile)
     predict_fn = make_predict_fn(classifier, config.jit_compile)
     eval_every = config.eval_every or steps_per_epoch
@@ -274,6 +276,7 @@ def train_classifier(classifier: keras.Model, train: Encoded, dev: Encoded,
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
             if log.steps % eval_every and log.steps != total_steps:
                 continue
+            optimizer.settle()
             acc, f1, seconds = evaluate(predict_fn, dev, config.eval_batch_size)
             log.dev_seconds = min(log.dev_seconds, seconds)
             log.history.append({"epoch": epoch, "step": log.steps, "loss": float(np.mean(losses)),

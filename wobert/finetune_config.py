@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from wobert.checks import check_field_types
 from wobert.errors import UserError
 
+# how sparse gradients (the embedding tables') update: wobert.optimization.AdamW's ``sparse``
+SPARSE_MODES = ("catch-up", "lazy", "dense")
+
 
 @dataclass(frozen=True)
 class FinetuneConfig:
@@ -29,7 +32,7 @@ class FinetuneConfig:
     max_dev: int | None = None  # use only the first N dev examples (None: all)
     predict_test: bool = True
     save_model: bool = False  # also write the best model to OUT/model/ (see wobert.classifier)
-    lazy_adam: bool = True  # update only the embedding rows a batch uses (lazy Adam)
+    sparse_adam: str = "lazy"  # how the embedding rows update: "lazy", "catch-up" or "dense"
     jit_compile: bool = False  # forward and backward passes compiled by XLA (per batch shape)
 
     def __post_init__(self) -> None:
@@ -38,6 +41,8 @@ class FinetuneConfig:
             raise UserError("epochs, batch sizes and patience must be >= 1, maxlen >= 2")
         if self.lr < 0 or not 0 <= self.dropout < 1 or not 0 <= self.warmup <= 1 or self.eval_every < 0:
             raise UserError("lr and eval_every must be >= 0, dropout in [0, 1), warmup in [0, 1]")
+        if self.sparse_adam not in SPARSE_MODES:
+            raise UserError(f"sparse_adam must be one of {', '.join(SPARSE_MODES)}, not {self.sparse_adam!r}")
         if self.pooling not in ("pool", "cls"):
             raise UserError(f"pooling must be 'pool' or 'cls', not {self.pooling!r}")
         for name in ("max_train", "max_dev"):

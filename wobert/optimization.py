@@ -4,9 +4,19 @@
   1e-6, with ``extend_with_piecewise_linear_lr_v2``'s warm-up and linear decay), written so
   that a dense variable is updated in one pass: its moments and weights are one XLA-compiled
   kernel (``jit_compile``) instead of a dozen element-wise ops. A sparse gradient (the token
-  embedding in finetuning) updates only the rows it touches (``lazy``, as TF's LazyAdam or
-  PyTorch's SparseAdam): the moments and weight decay of a row advance only when a batch
-  uses it.
+  embedding in finetuning) updates only the rows it touches (``sparse``):
+
+  - ``"lazy"``, as TF's LazyAdam or PyTorch's SparseAdam: the moments and weight decay of a
+    row advance only when a batch uses it;
+  - ``"catch-up"``: as lazy, but a row first catches up on the steps it missed, moving as dense
+    AdamW would have moved it with a zero gradient (its momentum keeps pushing it, its moments
+    and weight decay advance). ``catch_up`` does it for the rows a batch is about to read, so
+    the forward pass sees dense AdamW's values while a step still touches only those rows;
+    ``settle`` does it for every row (before an evaluation or a save). The sum over the missed
+    steps is closed-form but for epsilon, which is taken at the first missed step's scale, and
+    it stops after ``CATCH_UP_WINDOW`` steps, where the momentum is spent. A skipped step
+    (below) counts as one without gradient;
+  - ``"dense"``: the gradient made dense, every row moves every step.
 - ``GradientAccumulator`` adds the gradients of *summed* losses over micro-batches together
   with their weight (e.g. the number of masked tokens); the optimizer step then applies
   ``sum of gradients / total weight`` over all micro-batches and replicas, so ``k``
@@ -24,8 +34,10 @@ from collections.abc import Sequence
 from typing import TypeAlias
 
 from wobert.backend import NO_DECAY, linear_schedule, piecewise_linear, tf
+from wobert.finetune_config import SPARSE_MODES
 
 Gradient: TypeAlias = "tf.Tensor | tf.IndexedSlices | None"
+CATCH_UP_WINDOW = 160  # 0.9 ** 160 < 1e-7: later momentum steps are below float32's resolution
 
 
 def _variable(value: tf.Tensor, name: str, **kwargs) -> tf.Variable:
@@ -38,20 +50,23 @@ class AdamW(tf.Module):
 
     Weight decay skips variables whose names contain any of ``exclude_from_weight_decay``
     (LayerNorm and biases by default). ``jit_compile``: the XLA kernel for dense variables
-    (off: the same update as plain TF ops).
+    (off: the same update as plain TF ops). ``sparse``: how sparse gradients update, one of
+    ``SPARSE_MODES``.
     """
 
     def __init__(self, variables: Sequence[tf.Variable], learning_rate: float, *,
                  weight_decay: float = 0.01, warmup_steps: int = 0, total_steps: int | None = None,
                  exclude_from_weight_decay: Sequence[str] = NO_DECAY, beta_1: float = 0.9,
-                 beta_2: float = 0.999, epsilon: float = 1e-6, lazy: bool = True,
+                 beta_2: float = 0.999, epsilon: float = 1e-6, sparse: str = "lazy",
                  jit_compile: bool = True) -> None:
         super().__init__(name="AdamW")
+        if sparse not in SPARSE_MODES:
+            raise ValueError(f"sparse must be one of {SPARSE_MODES}, not {sparse!r}")
         self.params = list(variables)
         self.base_learning_rate = float(learning_rate)
         self.schedule = linear_schedule(warmup_steps, total_steps)
         self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
-        self.lazy = lazy
+        self.sparse = sparse
         self.decay = [0.0 if any(re.search(p, v.name) for p in exclude_from_weight_decay)
                       else float(weight_decay) for v in self.params]
         self.iterations = _variable(tf.constant(0, tf.int64), "iterations",
@@ -60,6 +75,14 @@ class AdamW(tf.Module):
                                  aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
         self.m = [_variable(tf.zeros_like(v), f"m/{i}") for i, v in enumerate(self.params)]
         self.v = [_variable(tf.zeros_like(v), f"v/{i}") for i, v in enumerate(self.params)]
+        if sparse == "catch-up":  # per row: the steps applied to it, and their learning rates' sum
+            self.lr_sum = _variable(tf.constant(0.0, tf.float64), "lr_sum",
+                                    aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+            rows = [v.shape[:1] if v.shape.rank else [0] for v in self.params]
+            self.seen = [_variable(tf.zeros(n, tf.int64), f"seen/{i}") for i, n in enumerate(rows)]
+            self.seen_lr = [_variable(tf.zeros(n, tf.float64), f"seen_lr/{i}") for i, n in enumerate(rows)]
+            self._sparse_params: set[int] = set()  # those a traced step updated row by row
+            self._settle = tf.function(self._settle_rows, reduce_retracing=True)
         self._dense = tf.function(self._dense_update, jit_compile=jit_compile or None,
                                   reduce_retracing=True)
 
@@ -68,8 +91,8 @@ class AdamW(tf.Module):
         return self.base_learning_rate * float(piecewise_linear(step, self.schedule))
 
     def prepare(self, grads: Sequence[Gradient]) -> list[Gradient]:
-        """What ``apply`` takes: sparse gradients with each row once (``lazy``), else dense."""
-        if self.lazy:
+        """What ``apply`` takes: sparse gradients with each row once, or dense (``"dense"``)."""
+        if self.sparse != "dense":
             return [combine_rows(g) for g in grads]
         return [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
 
@@ -77,7 +100,7 @@ class AdamW(tf.Module):
               finite: tf.Tensor | bool = True) -> None:
         """One step with the gradients ``grads * scale`` (aligned with ``variables``; None:
         no gradient); no weight or moment moves where ``finite`` is False. Sparse gradients must hold
-        each row once (``combine_rows``) when ``lazy``."""
+        each row once (``combine_rows``, done by ``prepare``)."""
         ctx = tf.distribute.get_replica_context()
         ctx.merge_call(self._apply_cross_replica, args=(list(grads), scale, finite))
 
@@ -86,16 +109,63 @@ class AdamW(tf.Module):
         lr = self.base_learning_rate * piecewise_linear(self.iterations, self.schedule)
         c1 = 1.0 - tf.pow(self.beta_1, step + 1)
         c2 = 1.0 - tf.pow(self.beta_2, step + 1)
-        for var, m, v, grad, decay in zip(self.params, self.m, self.v, grads, self.decay):
-            if grad is not None:
-                sparse = self.lazy and isinstance(local_values(grad)[0], tf.IndexedSlices)
-                update = self._sparse_update if sparse else self._dense
+        for i, (var, m, v, grad, decay) in enumerate(zip(self.params, self.m, self.v, grads, self.decay)):
+            if grad is None:
+                continue
+            if self.sparse != "dense" and isinstance(local_values(grad)[0], tf.IndexedSlices):
+                clocks = self._clocks(i)
+                for (x, m_x, v_x, g, s, ok), clock in zip(each_replica(var, m, v, grad, scale, finite), clocks):
+                    with tf.device(x.device):
+                        self._sparse_update(x, m_x, v_x, g, s, lr, decay, c1, c2, ok, clock)
+            else:
                 for x, m_x, v_x, g, s, ok in each_replica(var, m, v, grad, scale, finite):
                     with tf.device(x.device):
-                        update(x, m_x, v_x, g, s, lr, decay, c1, c2, ok)
+                        self._dense(x, m_x, v_x, g, s, lr, decay, c1, c2, ok)
         for it, skipped, ok in each_replica(self.iterations, self.skipped, finite):
             it.assign_add(1)
             skipped.assign_add(1 - tf.cast(tf.cast(ok, tf.bool), tf.int64))
+        if self.sparse == "catch-up":
+            for lr_sum, in each_replica(self.lr_sum):
+                lr_sum.assign_add(tf.cast(lr, tf.float64))
+
+    def _clocks(self, i: int) -> list:
+        """Per local replica, what the catch-up of variable ``i`` reads: (seen, seen_lr, now,
+        lr_sum), or None each (``lazy``)."""
+        if self.sparse != "catch-up":
+            return [None] * len(local_values(self.params[i]))
+        self._sparse_params.add(i)
+        return each_replica(self.seen[i], self.seen_lr[i], self.iterations, self.lr_sum)
+
+    def catch_up(self, reads: Sequence[tuple[tf.Variable, tf.Tensor]]) -> None:
+        """Before a forward pass: bring the rows it reads (``(variable, ids)`` pairs, e.g. the
+        token embedding and the token ids) up to date (``"catch-up"``; nothing otherwise). Call in
+        replica context, as ``apply``; the ids of this worker's replicas are caught up on each."""
+        if self.sparse == "catch-up" and reads:
+            index = {id(p): i for i, p in enumerate(self.params)}
+            pairs = [(index[id(var)], ids) for var, ids in reads]
+            tf.distribute.get_replica_context().merge_call(self._catch_up_cross_replica, args=(pairs,))
+
+    def _catch_up_cross_replica(self, strategy: tf.distribute.Strategy, pairs: list) -> None:
+        for i, ids in pairs:
+            self._sparse_params.add(i)
+            rows = tf.unique(tf.reshape(tf.concat([tf.reshape(t, [-1]) for t in local_values(ids)], 0),
+                                        [-1]))[0]
+            rows = tf.cast(rows, tf.int64)
+            for x, m, v, clock in zip(*(local_values(t) for t in (self.params[i], self.m[i], self.v[i])),
+                                      self._clocks(i)):
+                with tf.device(x.device):
+                    self._settle(x, m, v, self.decay[i], clock, rows)
+
+    def settle(self) -> None:
+        """Bring every row that sparse steps left behind up to date (``"catch-up"``): the
+        weights then equal dense AdamW's. Call before reading all weights (evaluation, saving)."""
+        if self.sparse != "catch-up":
+            return
+        for i in sorted(self._sparse_params):
+            for x, m, v, clock in zip(*(local_values(t) for t in (self.params[i], self.m[i], self.v[i])),
+                                      self._clocks(i)):
+                with tf.device(x.device):
+                    self._settle(x, m, v, self.decay[i], clock, None)
 
     def _moments(self, m: tf.Tensor, v: tf.Tensor, g: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         return (self.beta_1 * m + (1.0 - self.beta_1) * g,
@@ -115,15 +185,61 @@ class AdamW(tf.Module):
         v.assign(tf.where(finite, v_t, v))
         var.assign(tf.where(finite, self._step(x, m_t, v_t, lr, decay, c1, c2), x))
 
-    def _sparse_update(self, var, m, v, grad, scale, lr, decay, c1, c2, finite) -> None:
+    def _sparse_update(self, var, m, v, grad, scale, lr, decay, c1, c2, finite, clock) -> None:
         count = tf.where(tf.cast(finite, tf.bool), tf.size(grad.indices), 0)  # no rows: nothing moves
         rows = grad.indices[:count]
         g = grad.values[:count] * tf.cast(scale, var.dtype)
-        m_t, v_t = self._moments(tf.gather(m, rows), tf.gather(v, rows), g)
-        x_t = self._step(tf.gather(var, rows), m_t, v_t, lr, decay, c1, c2)
+        x, m_r, v_r = tf.gather(var, rows), tf.gather(m, rows), tf.gather(v, rows)
+        if clock is not None:
+            seen, seen_lr, now, lr_sum = clock
+            x, m_r, v_r = self._catch_up(x, m_r, v_r, decay, tf.gather(seen, rows), now,
+                                         lr_sum - tf.gather(seen_lr, rows))
+            seen.scatter_update(tf.IndexedSlices(tf.fill(tf.shape(rows), now + 1), rows))
+            seen_lr.scatter_update(tf.IndexedSlices(tf.fill(tf.shape(rows), lr_sum + tf.cast(lr, tf.float64)),
+                                                    rows))
+        m_t, v_t = self._moments(m_r, v_r, g)
+        x_t = self._step(x, m_t, v_t, lr, decay, c1, c2)
         m.scatter_update(tf.IndexedSlices(m_t, rows))
         v.scatter_update(tf.IndexedSlices(v_t, rows))
         var.scatter_update(tf.IndexedSlices(x_t, rows))
+
+    def _catch_up(self, x, m, v, decay: float, since: tf.Tensor, now: tf.Tensor,
+                  lr_missed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """Rows ``x`` (moments ``m``, ``v``), last updated by step ``since - 1``, as dense AdamW
+        leaves them after steps ``since .. now - 1`` with a zero gradient (``lr_missed``: the sum of
+        those steps' learning rates). Step ``since + j - 1`` moves a row by ``lr * b1^j m^ /
+        (sqrt(b2^j v^) + eps)``: a factor per step times ``m / (sqrt(v) + eps')``."""
+        starts, where = tf.unique(since)
+        j = tf.range(1, CATCH_UP_WINDOW + 1, dtype=tf.float32)
+        step = tf.cast(starts, tf.float32)[:, None] + j - 1.0
+        lr = self.base_learning_rate * piecewise_linear(step, self.schedule)
+        c2 = 1.0 - tf.pow(self.beta_2, step + 1.0)
+        factor = lr * tf.pow(self.beta_1, j) / (1.0 - tf.pow(self.beta_1, step + 1.0)) * tf.sqrt(
+            c2 / tf.pow(self.beta_2, j))
+        missed = tf.cast(now - starts, tf.float32)
+        factor = tf.where(j <= missed[:, None], factor, 0.0)
+        lr_missed = tf.cast(lr_missed, tf.float32)
+        if decay:  # the decay of the later missed steps shrinks each move: prod(1 - lr * decay)
+            total = tf.math.unsorted_segment_max(lr_missed, where, tf.size(starts))  # = exp(-decay * sum(lr))
+            later = total[:, None] - tf.cumsum(tf.where(j <= missed[:, None], lr, 0.0), axis=1)
+            factor *= tf.exp(-decay * later)
+        drift = tf.reduce_sum(factor, axis=1)
+        eps = self.epsilon * tf.sqrt(c2[:, 0] / self.beta_2)  # eps at the first missed step's scale
+        k = tf.gather(missed, where)[:, None]
+        x_decayed = x * tf.exp(-decay * lr_missed)[:, None] if decay else x
+        x = x_decayed - tf.gather(drift, where)[:, None] * m / (tf.sqrt(v) + tf.gather(eps, where)[:, None])
+        return x, m * tf.pow(self.beta_1, k), v * tf.pow(self.beta_2, k)
+
+    def _settle_rows(self, var, m, v, decay: float, clock, rows: tf.Tensor | None) -> None:
+        """Rows ``rows`` (None: all) of ``var`` caught up to the current step."""
+        seen, seen_lr, now, lr_sum = clock
+        if rows is None:
+            rows = tf.range(tf.shape(var, out_type=tf.int64)[0])
+        x, m_t, v_t = self._catch_up(tf.gather(var, rows), tf.gather(m, rows), tf.gather(v, rows), decay,
+                                     tf.gather(seen, rows), now, lr_sum - tf.gather(seen_lr, rows))
+        for target, value in ((var, x), (m, m_t), (v, v_t), (seen, tf.fill(tf.shape(rows), now.read_value())),
+                              (seen_lr, tf.fill(tf.shape(rows), lr_sum.read_value()))):
+            target.scatter_update(tf.IndexedSlices(value, rows))
 
 
 def local_values(value) -> tuple:

@@ -239,7 +239,7 @@ class Trainer:
             self.variables = self.mlm.model.trainable_variables
             self.optimizer = AdamW(self.variables, config.learning_rate,
                                    weight_decay=config.weight_decay, warmup_steps=config.warmup_steps,
-                                   total_steps=config.steps, lazy=False)
+                                   total_steps=config.steps, sparse="dense")
             self.accumulator = GradientAccumulator(self.variables) if config.accumulate > 1 else None
             self.loss_scale = LossScale() if mixed_precision else None
         self.checkpoint = tf.train.Checkpoint(model=self.mlm.transformer.model, optimizer=self.optimizer,

@@ -11,7 +11,7 @@ from typing import Any
 from wobert.checks import NON_NEGATIVE, POSITIVE, number, output_dir
 from wobert.config import given, load_job
 from wobert.errors import UserError
-from wobert.finetune_config import FinetuneConfig
+from wobert.finetune_config import SPARSE_MODES, FinetuneConfig
 from wobert.tasks import TASKS, TaskData, TaskSpec, load_task
 
 # The options whose default differs from task to task (lr, epochs, batch_size, maxlen).
@@ -56,10 +56,11 @@ def add_config_options(parser: argparse.ArgumentParser, per_task: bool = False) 
                    help="stop after this many dev evaluations without improvement (default %(default)s)")
     g.add_argument("--eval-every", type=NON_NEGATIVE, default=d.eval_every, metavar="STEPS",
                    help="evaluate on dev every STEPS steps (default: once per epoch)")
-    g.add_argument("--lazy-adam", action=argparse.BooleanOptionalAction, default=d.lazy_adam,
-                   help="update only the rows of the token embedding a batch uses, their moments "
-                   "and weight decay included (lazy Adam, as TF's LazyAdam); --no-lazy-adam: dense "
-                   "AdamW over the whole table every step (default: lazy)")
+    g.add_argument("--sparse-adam", choices=SPARSE_MODES, default=d.sparse_adam,
+                   help="how the embedding tables update: catch-up: only the rows a batch uses, each first "
+                   "moved as dense AdamW would have moved it over the steps it missed (dense AdamW's values, "
+                   "a sparse step's cost); lazy: only the rows a batch uses, their moments and weight decay "
+                   "advancing only then (TF's LazyAdam); dense: every row every step (default: %(default)s)")
     g.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=d.jit_compile,
                    help="compile the forward and backward passes with XLA, once per batch shape "
                    "(default: off; slower on CPU, see the README)")
