@@ -147,14 +147,8 @@ class AdamW(tf.Module):
 
     def _catch_up_cross_replica(self, strategy: tf.distribute.Strategy, pairs: list) -> None:
         for i, ids in pairs:
-            self._sparse_params.add(i)
-            rows = tf.unique(tf.reshape(tf.concat([tf.reshape(t, [-1]) for t in local_values(ids)], 0),
-                                        [-1]))[0]
-            rows = tf.cast(rows, tf.int64)
-            for x, m, v, clock in zip(*(local_values(t) for t in (self.params[i], self.m[i], self.v[i])),
-                                      self._clocks(i)):
-                with tf.device(x.device):
-                    self._settle(x, m, v, self.decay[i], clock, rows)
+            rows = tf.unique(tf.concat([tf.reshape(t, [-1]) for t in local_values(ids)], 0))[0]
+            self._settle_variable(i, tf.cast(rows, tf.int64))
 
     def settle(self) -> None:
         """Bring every row that sparse steps left behind up to date (``"catch-up"``): the
@@ -162,10 +156,14 @@ class AdamW(tf.Module):
         if self.sparse != "catch-up":
             return
         for i in sorted(self._sparse_params):
-            for x, m, v, clock in zip(*(local_values(t) for t in (self.params[i], self.m[i], self.v[i])),
-                                      self._clocks(i)):
-                with tf.device(x.device):
-                    self._settle(x, m, v, self.decay[i], clock, None)
+            self._settle_variable(i, None)
+
+    def _settle_variable(self, i: int, rows: tf.Tensor | None) -> None:
+        """Rows ``rows`` (None: all) of variable ``i`` caught up, on each local replica."""
+        for x, m, v, clock in zip(*(local_values(t) for t in (self.params[i], self.m[i], self.v[i])),
+                                  self._clocks(i)):
+            with tf.device(x.device):
+                self._settle(x, m, v, self.decay[i], clock, rows)
 
     def _moments(self, m: tf.Tensor, v: tf.Tensor, g: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         return (self.beta_1 * m + (1.0 - self.beta_1) * g,
