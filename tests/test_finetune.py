@@ -277,7 +277,7 @@ def test_sparse_adam_moves_only_the_rows_a_batch_uses_and_catch_up_gives_dense_a
         np.testing.assert_array_equal(settled, table)
     else:
         assert gap < 1e-6
-        np.testing.assert_allclose(segments[0], dense_segments[0], rtol=0, atol=1e-6)  # row 1: unused
+        np.testing.assert_allclose(segments, dense_segments, rtol=0, atol=1e-6)  # 2 rows: dense steps
         np.testing.assert_allclose(settled, dense, rtol=0, atol=1e-6)
 
 

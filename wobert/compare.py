@@ -1,7 +1,8 @@
 """Word model against char model: same architecture, seeds and budgets, on the same tasks.
 
 Each task is read once and tokenized once per model; every (task, model, seed) run is a
-``wobert.finetune.finetune`` call whose ``result.json`` lands in ``OUT/<task>/<kind>/seed<S>/``.
+``wobert.finetune.finetune`` call whose ``result.json`` lands in ``OUT/<task>/<kind>/seed<S>/``; for each
+seed the char model runs, then the word model, so that a busier spell of a shared machine slows both.
 The summary (mean and sample standard deviation over seeds) goes to ``comparison.json``,
 ``comparison.md`` and ``comparison.png`` (dev accuracy, training and inference speed side by side).
 """
@@ -186,12 +187,12 @@ def compare(
     for task in tasks:
         task_data = load_task(task, data)
         name = task_data.spec.name
-        for kind, model in models.items():
-            encoded = encode_task(model.tokenizer, task_data, config)
-            for seed in seeds:
+        encoded = {kind: encode_task(model.tokenizer, task_data, config) for kind, model in models.items()}
+        for seed in seeds:
+            for kind, model in models.items():
                 print(f"== {name}, {kind} model, seed {seed}", file=sys.stderr)
                 run_out = out / name / kind / f"seed{seed}"
-                result = finetune(model, task_data, encoded, replace(config, seed=seed), run_out)
+                result = finetune(model, task_data, encoded[kind], replace(config, seed=seed), run_out)
                 runs.append({**result, "model_role": kind})
     report = {
         "setup": {"char_model": str(models["char"].path), "word_model": str(models["word"].path),

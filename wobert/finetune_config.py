@@ -32,7 +32,7 @@ class FinetuneConfig:
     max_dev: int | None = None  # use only the first N dev examples (None: all)
     predict_test: bool = True
     save_model: bool = False  # also write the best model to OUT/model/ (see wobert.classifier)
-    sparse_adam: str = "lazy"  # how the embedding rows update: "lazy", "catch-up" or "dense"
+    sparse_adam: str = "catch-up"  # how the embedding rows update: "catch-up", "lazy" or "dense"
     jit_compile: bool = False  # forward and backward passes compiled by XLA (per batch shape)
 
     def __post_init__(self) -> None:

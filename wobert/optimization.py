@@ -38,6 +38,7 @@ from wobert.finetune_config import SPARSE_MODES
 
 Gradient: TypeAlias = "tf.Tensor | tf.IndexedSlices | None"
 CATCH_UP_WINDOW = 160  # 0.9 ** 160 < 1e-7: later momentum steps are below float32's resolution
+DENSE_ROWS = 16  # "catch-up": a table this small (the segment embedding) takes dense steps, in fewer ops
 
 
 def _variable(value: tf.Tensor, name: str, **kwargs) -> tf.Variable:
@@ -75,6 +76,7 @@ class AdamW(tf.Module):
                                  aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
         self.m = [_variable(tf.zeros_like(v), f"m/{i}") for i, v in enumerate(self.params)]
         self.v = [_variable(tf.zeros_like(v), f"v/{i}") for i, v in enumerate(self.params)]
+        self._caught_up: set[int] = set()  # variables whose rows catch_up moved in the step being traced
         if sparse == "catch-up":  # per row: the steps applied to it, and their learning rates' sum
             self.lr_sum = _variable(tf.constant(0.0, tf.float64), "lr_sum",
                                     aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
@@ -82,7 +84,7 @@ class AdamW(tf.Module):
             self.seen = [_variable(tf.zeros(n, tf.int64), f"seen/{i}") for i, n in enumerate(rows)]
             self.seen_lr = [_variable(tf.zeros(n, tf.float64), f"seen_lr/{i}") for i, n in enumerate(rows)]
             self._sparse_params: set[int] = set()  # those a traced step updated row by row
-            self._settle = tf.function(self._settle_rows, reduce_retracing=True)
+            self._settle_all = tf.function(self._settle_each)
         self._dense = tf.function(self._dense_update, jit_compile=jit_compile or None,
                                   reduce_retracing=True)
 
@@ -91,10 +93,14 @@ class AdamW(tf.Module):
         return self.base_learning_rate * float(piecewise_linear(step, self.schedule))
 
     def prepare(self, grads: Sequence[Gradient]) -> list[Gradient]:
-        """What ``apply`` takes: sparse gradients with each row once, or dense (``"dense"``)."""
-        if self.sparse != "dense":
-            return [combine_rows(g) for g in grads]
-        return [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
+        """What ``apply`` takes: sparse gradients with each row once, or dense (``"dense"``, and
+        in ``"catch-up"`` for tables of at most ``DENSE_ROWS`` rows)."""
+        return [(tf.convert_to_tensor(g) if self._dense_rows(i) else combine_rows(g))
+                if isinstance(g, tf.IndexedSlices) else g for i, g in enumerate(grads)]
+
+    def _dense_rows(self, i: int) -> bool:
+        """Whether a sparse gradient of variable ``i`` is applied as a dense one."""
+        return self.sparse == "dense" or (self.sparse == "catch-up" and self.params[i].shape[0] <= DENSE_ROWS)
 
     def apply(self, grads: Sequence[Gradient], scale: tf.Tensor | float = 1.0,
               finite: tf.Tensor | bool = True) -> None:
@@ -113,14 +119,17 @@ class AdamW(tf.Module):
             if grad is None:
                 continue
             if self.sparse != "dense" and isinstance(local_values(grad)[0], tf.IndexedSlices):
+                # rows another worker's batch read were not caught up here
+                caught_up = i in self._caught_up and strategy.num_replicas_in_sync == len(local_values(var))
                 clocks = self._clocks(i)
                 for (x, m_x, v_x, g, s, ok), clock in zip(each_replica(var, m, v, grad, scale, finite), clocks):
                     with tf.device(x.device):
-                        self._sparse_update(x, m_x, v_x, g, s, lr, decay, c1, c2, ok, clock)
+                        self._sparse_update(x, m_x, v_x, g, s, lr, decay, c1, c2, ok, clock, caught_up)
             else:
                 for x, m_x, v_x, g, s, ok in each_replica(var, m, v, grad, scale, finite):
                     with tf.device(x.device):
                         self._dense(x, m_x, v_x, g, s, lr, decay, c1, c2, ok)
+        self._caught_up.clear()
         for it, skipped, ok in each_replica(self.iterations, self.skipped, finite):
             it.assign_add(1)
             skipped.assign_add(1 - tf.cast(tf.cast(ok, tf.bool), tf.int64))
@@ -139,23 +148,30 @@ class AdamW(tf.Module):
     def catch_up(self, reads: Sequence[tuple[tf.Variable, tf.Tensor]]) -> None:
         """Before a forward pass: bring the rows it reads (``(variable, ids)`` pairs, e.g. the
         token embedding and the token ids) up to date (``"catch-up"``; nothing otherwise). Call in
-        replica context, as ``apply``; the ids of this worker's replicas are caught up on each."""
-        if self.sparse == "catch-up" and reads:
-            index = {id(p): i for i, p in enumerate(self.params)}
-            pairs = [(index[id(var)], ids) for var, ids in reads]
+        replica context, as ``apply``, in the same traced step; the ids of this worker's replicas
+        are caught up on each. On one worker the step's ``apply`` then does not catch those
+        variables up again, so ``ids`` must hold every row their gradients will touch."""
+        if self.sparse != "catch-up":
+            return
+        index = {id(p): i for i, p in enumerate(self.params)}
+        pairs = [(index[id(var)], ids) for var, ids in reads if not self._dense_rows(index[id(var)])]
+        if pairs:
             tf.distribute.get_replica_context().merge_call(self._catch_up_cross_replica, args=(pairs,))
 
     def _catch_up_cross_replica(self, strategy: tf.distribute.Strategy, pairs: list) -> None:
         for i, ids in pairs:
             rows = tf.unique(tf.concat([tf.reshape(t, [-1]) for t in local_values(ids)], 0))[0]
             self._settle_variable(i, tf.cast(rows, tf.int64))
+            self._caught_up.add(i)
 
     def settle(self) -> None:
         """Bring every row that sparse steps left behind up to date (``"catch-up"``): the
         weights then equal dense AdamW's. Call before reading all weights (evaluation, saving)."""
-        if self.sparse != "catch-up":
-            return
-        for i in sorted(self._sparse_params):
+        if self.sparse == "catch-up":
+            self._settle_all(tuple(sorted(self._sparse_params)))
+
+    def _settle_each(self, indices: tuple[int, ...]) -> None:
+        for i in indices:
             self._settle_variable(i, None)
 
     def _settle_variable(self, i: int, rows: tf.Tensor | None) -> None:
@@ -163,7 +179,7 @@ class AdamW(tf.Module):
         for x, m, v, clock in zip(*(local_values(t) for t in (self.params[i], self.m[i], self.v[i])),
                                   self._clocks(i)):
             with tf.device(x.device):
-                self._settle(x, m, v, self.decay[i], clock, rows)
+                self._settle_rows(x, m, v, self.decay[i], clock, rows)
 
     def _moments(self, m: tf.Tensor, v: tf.Tensor, g: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         return (self.beta_1 * m + (1.0 - self.beta_1) * g,
@@ -183,15 +199,19 @@ class AdamW(tf.Module):
         v.assign(tf.where(finite, v_t, v))
         var.assign(tf.where(finite, self._step(x, m_t, v_t, lr, decay, c1, c2), x))
 
-    def _sparse_update(self, var, m, v, grad, scale, lr, decay, c1, c2, finite, clock) -> None:
+    def _sparse_update(self, var, m, v, grad, scale, lr, decay, c1, c2, finite, clock,
+                       caught_up: bool = False) -> None:
+        """Lazy Adam on the rows of ``grad``; with a ``clock`` (``"catch-up"``) the rows first
+        catch up, unless ``catch_up`` did it earlier in this step (``caught_up``)."""
         count = tf.where(tf.cast(finite, tf.bool), tf.size(grad.indices), 0)  # no rows: nothing moves
         rows = grad.indices[:count]
         g = grad.values[:count] * tf.cast(scale, var.dtype)
         x, m_r, v_r = tf.gather(var, rows), tf.gather(m, rows), tf.gather(v, rows)
         if clock is not None:
             seen, seen_lr, now, lr_sum = clock
-            x, m_r, v_r = self._catch_up(x, m_r, v_r, decay, tf.gather(seen, rows), now,
-                                         lr_sum - tf.gather(seen_lr, rows))
+            if not caught_up:
+                x, m_r, v_r = self._catch_up(x, m_r, v_r, decay, tf.gather(seen, rows), now,
+                                             lr_sum - tf.gather(seen_lr, rows))
             seen.scatter_update(tf.IndexedSlices(tf.fill(tf.shape(rows), now + 1), rows))
             seen_lr.scatter_update(tf.IndexedSlices(tf.fill(tf.shape(rows), lr_sum + tf.cast(lr, tf.float64)),
                                                     rows))
