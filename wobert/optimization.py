@@ -84,7 +84,6 @@ class AdamW(tf.Module):
             self.seen = [_variable(tf.zeros(n, tf.int64), f"seen/{i}") for i, n in enumerate(rows)]
             self.seen_lr = [_variable(tf.zeros(n, tf.float64), f"seen_lr/{i}") for i, n in enumerate(rows)]
             self._sparse_params: set[int] = set()  # those a traced step updated row by row
-            self._settle_all = tf.function(self._settle_each)
         self._dense = tf.function(self._dense_update, jit_compile=jit_compile or None,
                                   reduce_retracing=True)
 
@@ -167,12 +166,9 @@ class AdamW(tf.Module):
     def settle(self) -> None:
         """Bring every row that sparse steps left behind up to date (``"catch-up"``): the
         weights then equal dense AdamW's. Call before reading all weights (evaluation, saving)."""
-        if self.sparse == "catch-up":
-            self._settle_all(tuple(sorted(self._sparse_params)))
-
-    def _settle_each(self, indices: tuple[int, ...]) -> None:
-        for i in indices:
-            self._settle_variable(i, None)
+        if self.sparse == "catch-up":  # eager: a traced function per optimizer warns of retracing
+            for i in sorted(self._sparse_params):
+                self._settle_variable(i, None)
 
     def _settle_variable(self, i: int, rows: tf.Tensor | None) -> None:
         """Rows ``rows`` (None: all) of variable ``i`` caught up, on each local replica."""
