@@ -103,7 +103,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"maxlen {setup['config']['maxlen']}, "
         f"pooling {setup['config']['pooling']}, patience {setup['config']['patience']}",
         "- mean ± sample sd over seeds; accuracy and macro-F1 in % on dev; examples/s of the "
-        "model alone (training steps; the fastest dev pass of each run), length-bucketed batches",
+        "model alone (the fastest training epoch and the fastest dev pass of each run), length-bucketed batches",
         "",
         "| task | model | tokens/example | dev accuracy | dev macro-F1 | train ex/s | inference ex/s |",
         "|---|---|---:|---:|---:|---:|---:|",

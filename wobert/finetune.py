@@ -243,8 +243,7 @@ class TrainLog:
     best_weights: list[np.ndarray] | None = None
     stopped_early: bool = False
     steps: int = 0
-    trained: int = 0  # examples in the timed steps
-    train_seconds: float = 0.0
+    train_examples_per_s: float | None = None  # the fastest epoch's (a traced step left out)
     dev_seconds: float = math.inf  # the fastest dev pass: the least disturbed by noise
 
 
@@ -265,13 +264,14 @@ def train_classifier(classifier: keras.Model, train: Encoded, dev: Encoded,
     for epoch in range(1, config.epochs + 1):
         bar = tqdm(length_batches(train.lengths, config.batch_size, rng), disable=None,
                    desc=f"{desc} epoch {epoch}/{config.epochs}", file=sys.stderr)
+        trained, train_seconds = 0, 0.0
         for index in bar:
             inputs = (*batch_inputs(train, index), train.labels[index])
             tick = time.perf_counter()
             losses.append(float(train_step(*inputs)))
             if log.steps:  # the first step traces the graph: leave it out of the speed
-                log.train_seconds += time.perf_counter() - tick
-                log.trained += len(index)
+                train_seconds += time.perf_counter() - tick
+                trained += len(index)
             log.steps += 1
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
             if log.steps % eval_every and log.steps != total_steps:
@@ -291,6 +291,8 @@ def train_classifier(classifier: keras.Model, train: Encoded, dev: Encoded,
             log.stopped_early = waited >= config.patience
             if log.stopped_early:
                 break
+        if train_seconds:
+            log.train_examples_per_s = max(log.train_examples_per_s or 0.0, trained / train_seconds)
         bar.close()
         if log.stopped_early:
             break
@@ -342,7 +344,7 @@ def finetune(
         "tokens_per_example": {k: float(v.lengths.mean()) for k, v in encoded.items()},
         # examples that reach maxlen (most of them were cut)
         "share_at_maxlen": {k: float(np.mean(v.lengths >= config.maxlen)) for k, v in encoded.items()},
-        "train_examples_per_s": log.trained / log.train_seconds if log.train_seconds else None,
+        "train_examples_per_s": log.train_examples_per_s,
         "inference_examples_per_s": len(dev) / min(log.dev_seconds, seconds),
     }
     out = Path(out_dir) if out_dir is not None else None
