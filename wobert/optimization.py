@@ -15,7 +15,8 @@
     ``settle`` does it for every row (before an evaluation or a save). The sum over the missed
     steps is closed-form but for epsilon, which is taken at the first missed step's scale, and
     it stops after ``CATCH_UP_WINDOW`` steps, where the momentum is spent. A skipped step
-    (below) counts as one without gradient;
+    (below) counts as one without gradient. Tables of at most ``DENSE_ROWS`` rows (the segment
+    embedding) take dense steps, which give the same values in fewer ops;
   - ``"dense"``: the gradient made dense, every row moves every step.
 - ``GradientAccumulator`` adds the gradients of *summed* losses over micro-batches together
   with their weight (e.g. the number of masked tokens); the optimizer step then applies
