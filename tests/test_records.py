@@ -393,7 +393,7 @@ def interrupted_build(tmp_path: Path, tiny_vocab: Path, interrupt: Callable[[int
     """Start `wobert data build --workers 2` (in its own session) on a corpus that takes a few
     seconds, call ``interrupt(pid)`` once a shard is written and both workers run; returns the
     exit status, stderr and the build's arguments."""
-    write_corpus(tmp_path / "corpus.txt", 3000, seed=6)
+    write_corpus(tmp_path / "corpus.txt", 8000, seed=6)  # a build that outlasts the polling
     out = tmp_path / "out"
     args = ["data", "build", "--corpus", str(tmp_path / "corpus.txt"), "--vocab", str(tiny_vocab),
             "--maxlen", "32", "--shard-chars", "3000", "--workers", "2", "--dupe-factor", "3",
