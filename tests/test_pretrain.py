@@ -238,8 +238,6 @@ def finish(procs: list[subprocess.Popen], timeout: float) -> list[str]:
     return outs
 
 
-
-
 def test_resume_after_kill_9_repeats_the_uninterrupted_losses(vocab, tmp_path):
     config = dict(model=SMALL, steps=8, accumulate=2, checkpoint_every=4, keep_checkpoints=2,
                   **TRAIN)

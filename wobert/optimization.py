@@ -209,9 +209,7 @@ class AdamW(tf.Module):
             if not caught_up:
                 x, m_r, v_r = self._catch_up(x, m_r, v_r, decay, tf.gather(seen, rows), now,
                                              lr_sum - tf.gather(seen_lr, rows))
-            seen.scatter_update(tf.IndexedSlices(tf.fill(tf.shape(rows), now + 1), rows))
-            seen_lr.scatter_update(tf.IndexedSlices(tf.fill(tf.shape(rows), lr_sum + tf.cast(lr, tf.float64)),
-                                                    rows))
+            self._mark(seen, seen_lr, rows, now + 1, lr_sum + tf.cast(lr, tf.float64))
         m_t, v_t = self._moments(m_r, v_r, g)
         x_t = self._step(x, m_t, v_t, lr, decay, c1, c2)
         m.scatter_update(tf.IndexedSlices(m_t, rows))
@@ -252,9 +250,16 @@ class AdamW(tf.Module):
             rows = tf.range(tf.shape(var, out_type=tf.int64)[0])
         x, m_t, v_t = self._catch_up(tf.gather(var, rows), tf.gather(m, rows), tf.gather(v, rows), decay,
                                      tf.gather(seen, rows), now, lr_sum - tf.gather(seen_lr, rows))
-        for target, value in ((var, x), (m, m_t), (v, v_t), (seen, tf.fill(tf.shape(rows), now.read_value())),
-                              (seen_lr, tf.fill(tf.shape(rows), lr_sum.read_value()))):
+        for target, value in ((var, x), (m, m_t), (v, v_t)):
             target.scatter_update(tf.IndexedSlices(value, rows))
+        self._mark(seen, seen_lr, rows, now.read_value(), lr_sum.read_value())
+
+    @staticmethod
+    def _mark(seen, seen_lr, rows: tf.Tensor, step: tf.Tensor, lr_total: tf.Tensor) -> None:
+        """Rows ``rows`` now hold the values after ``step`` steps whose learning rates sum to
+        ``lr_total``."""
+        seen.scatter_update(tf.IndexedSlices(tf.fill(tf.shape(rows), step), rows))
+        seen_lr.scatter_update(tf.IndexedSlices(tf.fill(tf.shape(rows), lr_total), rows))
 
 
 def local_values(value) -> tuple:
