@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -99,3 +100,17 @@ def test_initial_kernels_differ_within_a_layer():
     query, key = weights[prefix + "dense/kernel:0"], weights[prefix + "dense_1/kernel:0"]
     assert not np.array_equal(query, key)
     assert 0.01 < query.std() < 0.03
+
+
+@pytest.mark.parametrize("setting, bfc", [(None, True), ("false", False)])
+def test_cpu_memory_comes_from_the_bfc_allocator_unless_the_environment_says_otherwise(setting, bfc):
+    code = ("from wobert.backend import tf\n"
+            "tf.matmul(tf.ones((64, 64)), tf.ones((64, 64)))\n"
+            "try:\n    tf.config.experimental.get_memory_info('CPU:0')\n"
+            "except ValueError:\n    print('malloc')\nelse:\n    print('bfc')\n")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPU_ALLOCATOR_USE_BFC"}
+    if setting is not None:
+        env["TF_CPU_ALLOCATOR_USE_BFC"] = setting
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["bfc" if bfc else "malloc"]
