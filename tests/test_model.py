@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from synthetic_pretrain import write_vocab
 
-from wobert.backend import build_transformer_model, set_seed, tf
+from wobert.backend import build_transformer_model, keras, set_seed, tf
 from wobert.model import (
     build_mlm_model,
     export_bert,
@@ -16,6 +16,8 @@ from wobert.model import (
     init_from_bert,
     mlm_loss,
     read_vocabulary,
+    tied_logits,
+    xla_gelu,
 )
 
 MODEL = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
@@ -43,6 +45,25 @@ def test_gathered_head_equals_full_head_at_the_masked_positions():
     pooler = {w.name for w in mlm.transformer.model.trainable_weights} - {
         w.name for w in mlm.model.trainable_weights}
     assert pooler == {"Pooler-Dense/kernel:0", "Pooler-Dense/bias:0"}
+
+
+def value_and_grad(fn, args, dy):
+    with tf.GradientTape() as tape:
+        tape.watch(args)
+        y = fn(*args)
+    return [y] + tape.gradient(y, args, output_gradients=dy)
+
+
+@pytest.mark.parametrize("fused, reference, shapes", [
+    (xla_gelu, keras.activations.get("gelu"), [(64, 48)]),  # bert4keras's erf GELU
+    (tied_logits, lambda x, kernel: tf.matmul(x, kernel, transpose_b=True), [(20, 16), (50, 16)]),
+])
+def test_xla_kernels_equal_tf_ops_with_their_gradients(fused, reference, shapes):
+    rng = np.random.RandomState(0)
+    args = [tf.constant(rng.normal(0, 2, s), tf.float32) for s in shapes]
+    dy = tf.constant(rng.normal(size=reference(*args).shape), tf.float32)
+    for got, want in zip(value_and_grad(fused, args, dy), value_and_grad(reference, args, dy)):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-5, rtol=1e-6)
 
 
 def test_mlm_loss_sums_weighted_positions():
