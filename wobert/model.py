@@ -36,7 +36,6 @@ ARCHITECTURE = (
 )
 DROPOUT = ("hidden_dropout_prob", "attention_probs_dropout_prob")
 BERT_KEYS = frozenset(ARCHITECTURE + DROPOUT + ("vocab_size", "hidden_act", "initializer_range"))
-SQRT_HALF, INV_SQRT_2PI = 0.5**0.5, (2 * math.pi) ** -0.5
 
 
 def check_bert_config(
@@ -143,6 +142,9 @@ def tied_logits(x: tf.Tensor, kernel: tf.Tensor) -> tuple[tf.Tensor, Any]:
         return tf.matmul(dy, kernel), tf.matmul(dy, x, transpose_a=True)
 
     return _xla_matmul_transposed(x, kernel), grad
+
+
+SQRT_HALF, INV_SQRT_2PI = 0.5**0.5, (2 * math.pi) ** -0.5
 
 
 @tf.function(jit_compile=True)
