@@ -33,9 +33,11 @@ def inputs(vocab_size: int, seed: int = 0) -> list[np.ndarray]:
     return [tokens, np.zeros_like(tokens), positions]
 
 
-def test_gathered_head_equals_full_head_at_the_masked_positions():
+@pytest.mark.parametrize("layers, dropout", [(2, 0.1), (1, 0.0)])  # no dropout: no such layers
+def test_gathered_head_equals_full_head_at_the_masked_positions(layers, dropout):
     set_seed(0)
-    mlm = build_mlm_model(dict(MODEL, vocab_size=50))
+    mlm = build_mlm_model(dict(MODEL, vocab_size=50, num_hidden_layers=layers,
+                               hidden_dropout_prob=dropout))
     tokens, segments, positions = inputs(50)
     logits = mlm.model.predict([tokens, segments, positions], verbose=0)
     _, probs = mlm.transformer.model.predict([tokens, segments], verbose=0)

@@ -2,9 +2,10 @@
 
 ``build_transformer_model(with_mlm=True, with_pool=True)`` builds the whole network and names
 the head's layers ``MLM-Dense``, ``MLM-Norm``, ``Embedding-Token`` (the tied output matrix) and
-``MLM-Bias``. :func:`gathered_mlm_model` reuses those layers on the encoder output *gathered*
-at ``masked_positions``: it returns ``[B, P, V]`` logits instead of ``[B, L, V]``
-probabilities, so the vocabulary-sized matmul costs ``P / L`` of WoBERT's full-position head.
+``MLM-Bias``. :func:`gathered_mlm_model` reuses those layers, and the last encoder layer's,
+on the last layer's input *gathered* at ``masked_positions``: it returns ``[B, P, V]`` logits
+instead of ``[B, L, V]`` probabilities, so the vocabulary-sized matmul and most of the last
+layer cost ``P / L`` of WoBERT's full-position head.
 The Transformer keeps the complete network (pooler included) for the BERT-format export.
 
 Initialisation: from scratch, from any BERT directory in the Google or the Hugging Face layout
@@ -15,6 +16,7 @@ training checkpoint (see ``wobert.pretrain``).
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import shutil
@@ -169,20 +171,39 @@ def xla_gelu(x: tf.Tensor) -> tuple[tf.Tensor, Any]:
 def gathered_mlm_model(transformer: Any) -> keras.Model:
     """Keras model ``[token_ids, segment_ids, masked_positions] -> [B, P, V]`` MLM logits.
 
-    Shares every layer with ``transformer.model``; the head sees only the gathered positions.
+    Shares every layer with ``transformer.model``. The last encoder layer computes its queries,
+    feed-forward network and residuals at the gathered positions only (its keys and values see
+    the whole sequence), and so does the head: the MLM loss reads nothing else.
     """
-    layers = {name: transformer.layers[transformer.prefixed(name)]
-              for name in ("MLM-Dense", "MLM-Norm", "Embedding-Token", "MLM-Bias")}
-    sequence = layers["MLM-Dense"].input
+    layer = functools.partial(_last_layer, transformer)
+    sequence = layer("MultiHeadSelfAttention").get_input_at(0)[0]  # the last layer's input
     positions = keras.Input(shape=(None,), dtype="int32", name="Input-Masked-Positions")
-    x = keras.layers.Lambda(
+    queries = keras.layers.Lambda(
         lambda args: tf.gather(args[0], args[1], batch_dims=1), name="MLM-Gather"
     )([sequence, positions])
-    x = layers["MLM-Dense"](x)
-    x = layers["MLM-Norm"](x)
-    x = TiedOutput(layers["Embedding-Token"], name="MLM-Tied-Output")(x)
-    x = layers["MLM-Bias"](x)
+
+    def residual(block: str, inputs: Any, outputs: Any) -> Any:
+        outputs = layer(f"{block}-Dropout")(outputs)
+        return layer(f"{block}-Norm")(layer(f"{block}-Add")([inputs, outputs]))
+
+    x = residual("MultiHeadSelfAttention", queries,
+                 layer("MultiHeadSelfAttention")([queries, sequence, sequence]))
+    x = residual("FeedForward", x, layer("FeedForward")(x))
+    for name in ("MLM-Dense", "MLM-Norm"):
+        x = transformer.layers[transformer.prefixed(name)](x)
+    x = TiedOutput(transformer.layers[transformer.prefixed("Embedding-Token")],
+                   name="MLM-Tied-Output")(x)
+    x = transformer.layers[transformer.prefixed("MLM-Bias")](x)
     return keras.Model(transformer.model.inputs + [positions], x, name="MLM-Gathered")
+
+
+def _last_layer(transformer: Any, name: str) -> Any:
+    """Layer ``Transformer-<last>-<name>`` of a bert4keras BERT; the identity for a dropout
+    layer that a zero rate left out."""
+    full = transformer.prefixed(f"Transformer-{transformer.num_hidden_layers - 1}-{name}")
+    if full not in transformer.layers and name.endswith("-Dropout"):
+        return lambda x: x
+    return transformer.layers[full]
 
 
 def build_mlm_model(
