@@ -4,9 +4,9 @@ Both train the same BERT (default: 4 layers, hidden 256, 4 heads, vocab 33,585, 
 128 tokens, 15% masked) with AdamW (the same hyper-parameters, clipping at global norm 1), on
 the same synthetic batch, in one process:
 
-- ours (``wobert.pretrain.Trainer``): encoder, then the MLM head (dense, LayerNorm, tied
-  output, bias) only at the ``max_predictions`` gathered masked positions; AdamW in one XLA
-  kernel per variable (``wobert.optimization``);
+- ours (``wobert.pretrain.Trainer``): encoder, the last layer's queries onwards and the MLM
+  head (dense, LayerNorm, tied output, bias) only at the ``max_predictions`` gathered masked
+  positions; AdamW in one XLA kernel per variable (``wobert.optimization``);
 - WoBERT-style (WoBERT's train.py): ``build_transformer_model(..., with_mlm=True)``, softmax
   over the whole vocabulary at every position, sparse cross-entropy weighted by the mask,
   bert4keras's AdamW.
@@ -151,7 +151,7 @@ def main() -> int:
     seconds = time_steps([our_step, reference_step], args.steps)
     tokens = args.batch * args.seq
     rows = []
-    for name, s, head in (("ours: head at masked positions", seconds[0], predictions),
+    for name, s, head in (("ours: last layer and head at masked positions", seconds[0], predictions),
                           ("WoBERT-style: head at all positions", seconds[1], args.seq)):
         flops = pretraining_flops(config, args.batch, args.seq, head)
         rows.append((name, s, tokens / s, flops, flops / s))
