@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 from synthetic_pretrain import write_vocab
 
-from wobert.backend import build_transformer_model, keras, set_seed, tf
+from wobert.backend import K, build_transformer_model, keras, set_seed, tf
 from wobert.model import (
+    attend,
+    attention_probs,
     build_mlm_model,
     export_bert,
     init_config,
@@ -49,6 +51,22 @@ def test_gathered_head_equals_full_head_at_the_masked_positions(layers, dropout)
     assert pooler == {"Pooler-Dense/kernel:0", "Pooler-Dense/bias:0"}
 
 
+def test_pretraining_bert_equals_bert4keras_bert():
+    """Its XLA attention and GELU change no output of bert4keras's network (no dropout)."""
+    set_seed(0)
+    config = dict(MODEL, vocab_size=50, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    ours = build_mlm_model(config).transformer.model
+    theirs = build_transformer_model(with_mlm=True, with_pool=True, **config)
+    theirs.set_weights(ours.get_weights())
+    tokens, segments, _ = inputs(50)
+    for got, want in zip(ours.predict([tokens, segments], verbose=0),
+                         theirs.predict([tokens, segments], verbose=0)):
+        np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+KEYS = tf.constant([[True] * 7, [True] * 4 + [False] * 3])  # the second sequence is padded
+
+
 def value_and_grad(fn, args, dy):
     with tf.GradientTape() as tape:
         tape.watch(args)
@@ -59,6 +77,11 @@ def value_and_grad(fn, args, dy):
 @pytest.mark.parametrize("fused, reference, shapes", [
     (xla_gelu, keras.activations.get("gelu"), [(64, 48)]),  # bert4keras's erf GELU
     (tied_logits, lambda x, kernel: tf.matmul(x, kernel, transpose_b=True), [(20, 16), (50, 16)]),
+    (lambda q, k: attention_probs(q, k, KEYS),  # bert4keras's masked softmax of q k^T / sqrt(d)
+     lambda q, k: K.softmax(tf.where(KEYS[:, None, None, :],
+                                     tf.einsum("bjhd,bkhd->bhjk", q, k) / 2.0, -np.inf)),
+     [(2, 5, 3, 4), (2, 7, 3, 4)]),
+    (attend, lambda p, v: tf.einsum("bhjk,bkhd->bjhd", p, v), [(2, 3, 5, 7), (2, 7, 3, 4)]),
 ])
 def test_xla_kernels_equal_tf_ops_with_their_gradients(fused, reference, shapes):
     rng = np.random.RandomState(0)

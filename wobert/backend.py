@@ -84,6 +84,7 @@ except ImportError as err:  # pragma: no cover - depends on the environment
     ) from err
 
 from bert4keras.backend import K, keras, piecewise_linear  # noqa: E402
+from bert4keras.layers import Dropout, MultiHeadAttention  # noqa: E402
 from bert4keras.models import BERT, build_transformer_model  # noqa: E402
 from bert4keras.tokenizers import Tokenizer as Bert4kerasTokenizer  # noqa: E402
 from bert4keras.tokenizers import load_vocab  # noqa: E402
@@ -352,7 +353,8 @@ def set_seed(seed: int) -> None:
 
 
 __all__ = [
-    "tf", "keras", "K", "np", "BERT", "build_transformer_model", "build_bert", "load_vocab",
+    "tf", "keras", "K", "np", "BERT", "MultiHeadAttention", "Dropout", "build_transformer_model",
+    "build_bert", "load_vocab",
     "Bert4kerasTokenizer", "optimizers", "adamw", "linear_schedule", "piecewise_linear",
     "save_bert_checkpoint", "check_bert_checkpoint", "check_checkpoint_data", "CheckpointMismatch",
     "Checkpoint", "write_checkpoint", "read_checkpoint", "first_line",

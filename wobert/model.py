@@ -25,7 +25,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wobert.backend import BERT, Checkpoint, build_bert, keras, read_bert_config, save_bert_checkpoint, tf
+from wobert.backend import (
+    BERT,
+    Checkpoint,
+    Dropout,
+    MultiHeadAttention,
+    build_bert,
+    keras,
+    read_bert_config,
+    save_bert_checkpoint,
+    tf,
+)
 from wobert.errors import UserError
 from wobert.files import replace_dir
 from wobert.jsonfile import write_json
@@ -97,12 +107,18 @@ class MLMModel:
         return int(self.transformer.vocab_size)
 
 
-class BERTWithFloat32Head(BERT):
-    """bert4keras BERT whose pooler and MLM layers are float32 under a mixed precision policy.
+class PretrainingBERT(BERT):
+    """bert4keras BERT for pretraining: its attention is :class:`XLAAttention`, and its pooler
+    and MLM layers are float32 under a mixed precision policy.
 
     bert4keras's tied output (``Embedding(mode="dense")``) multiplies by the float32
     embedding (Keras does not autocast embeddings), which fails on float16 inputs.
     """
+
+    def apply(self, inputs: Any = None, layer: Any = None, arguments: Any = None, **kwargs: Any) -> Any:
+        if layer is MultiHeadAttention and not self.residual_attention_scores:
+            layer = XLAAttention
+        return super().apply(inputs, layer, arguments, **kwargs)
 
     def apply_final_layers(self, inputs: Any) -> Any:
         policy = keras.mixed_precision.global_policy()
@@ -111,6 +127,63 @@ class BERTWithFloat32Head(BERT):
             return super().apply_final_layers(inputs)
         finally:
             keras.mixed_precision.set_global_policy(policy)
+
+
+class XLAAttention(MultiHeadAttention):
+    """bert4keras's multi-head attention whose scaled, masked softmax of ``q k^T`` and whose
+    weighted sum of the values are one XLA kernel each, forward and gradient (TF's einsums and
+    element-wise ops there run at about half the speed on CPU); the dropout between them is
+    bert4keras's. Other kinds of attention (biases, relative positions) are bert4keras's own."""
+
+    def pay_attention_to(self, inputs: Any, mask: Any = None, **kwargs: Any) -> Any:
+        plain = self.normalization == "softmax" and self.attention_scale
+        if len(inputs) > 3 or kwargs.get("a_bias") or kwargs.get("p_bias") or not plain:
+            return super().pay_attention_to(inputs, mask, **kwargs)
+        qw, kw, vw = inputs
+        keys = mask[1] if mask else None
+        if keys is None:
+            keys = tf.ones(tf.shape(kw)[:2], tf.bool)
+        probs = attention_probs(qw, kw, tf.cast(keys, tf.bool))
+        if self.attention_dropout:
+            probs = Dropout(self.attention_dropout)(probs)
+        return attend(probs, vw), None
+
+
+@tf.function(jit_compile=True)
+def _attention_probs(q: tf.Tensor, k: tf.Tensor, keys: tf.Tensor) -> tf.Tensor:
+    scores = tf.einsum("bjhd,bkhd->bhjk", q, k) / q.shape[-1] ** 0.5
+    return tf.nn.softmax(tf.where(keys[:, None, None, :], scores, tf.cast(-math.inf, scores.dtype)))
+
+
+@tf.function(jit_compile=True)
+def _attention_probs_grad(q: tf.Tensor, k: tf.Tensor, probs: tf.Tensor,
+                          dy: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    scores = probs * (dy - tf.reduce_sum(dy * probs, -1, keepdims=True)) / q.shape[-1] ** 0.5
+    return tf.einsum("bhjk,bkhd->bjhd", scores, k), tf.einsum("bhjk,bjhd->bkhd", scores, q)
+
+
+@tf.custom_gradient
+def attention_probs(q: tf.Tensor, k: tf.Tensor, keys: tf.Tensor) -> tuple[tf.Tensor, Any]:
+    """``softmax(q k^T / sqrt(d))`` over the keys where ``keys`` (``[B, K]`` bool) is true:
+    ``[B, Q, H, D]`` queries, ``[B, K, H, D]`` keys -> ``[B, H, Q, K]``."""
+    probs = _attention_probs(q, k, keys)
+    return probs, lambda dy: (*_attention_probs_grad(q, k, probs, dy), None)
+
+
+@tf.function(jit_compile=True)
+def _attend(probs: tf.Tensor, v: tf.Tensor) -> tf.Tensor:
+    return tf.einsum("bhjk,bkhd->bjhd", probs, v)
+
+
+@tf.function(jit_compile=True)
+def _attend_grad(probs: tf.Tensor, v: tf.Tensor, dy: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    return tf.einsum("bjhd,bkhd->bhjk", dy, v), tf.einsum("bhjk,bjhd->bkhd", probs, dy)
+
+
+@tf.custom_gradient
+def attend(probs: tf.Tensor, v: tf.Tensor) -> tuple[tf.Tensor, Any]:
+    """The values weighted by the attention: ``[B, H, Q, K]``, ``[B, K, H, D]`` -> ``[B, Q, H, D]``."""
+    return _attend(probs, v), lambda dy: _attend_grad(probs, v, dy)
 
 
 class TiedOutput(keras.layers.Layer):
@@ -222,7 +295,7 @@ def build_mlm_model(
     config = check_bert_config(config)
     fused = {"hidden_act": xla_gelu} if config["hidden_act"] == "gelu" else {}
     transformer = build_bert(
-        {**config, **fused}, checkpoint, with_mlm=True, with_pool=True, model=BERTWithFloat32Head,
+        {**config, **fused}, checkpoint, with_mlm=True, with_pool=True, model=PretrainingBERT,
         keep_tokens=keep_tokens, compound_tokens=compound_tokens,
     )
     config["vocab_size"] = int(transformer.vocab_size)
