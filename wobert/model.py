@@ -158,8 +158,8 @@ def _attention_probs(q: tf.Tensor, k: tf.Tensor, keys: tf.Tensor) -> tf.Tensor:
 @tf.function(jit_compile=True)
 def _attention_probs_grad(q: tf.Tensor, k: tf.Tensor, probs: tf.Tensor,
                           dy: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    scores = probs * (dy - tf.reduce_sum(dy * probs, -1, keepdims=True)) / q.shape[-1] ** 0.5
-    return tf.einsum("bhjk,bkhd->bjhd", scores, k), tf.einsum("bhjk,bjhd->bkhd", scores, q)
+    d_scores = probs * (dy - tf.reduce_sum(dy * probs, -1, keepdims=True)) / q.shape[-1] ** 0.5
+    return tf.einsum("bhjk,bkhd->bjhd", d_scores, k), tf.einsum("bhjk,bjhd->bkhd", d_scores, q)
 
 
 @tf.custom_gradient
