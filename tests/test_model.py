@@ -64,6 +64,35 @@ def test_pretraining_bert_equals_bert4keras_bert():
         np.testing.assert_allclose(got, want, atol=1e-6)
 
 
+@pytest.mark.parametrize("hidden, attention", [(0.5, 0.0), (0.0, 0.5)])
+def test_training_dropout_noise_equals_bert4keras_bert(hidden, attention):
+    """With dropout on, the gathered model's MLM outputs scatter about the dropout-free ones as
+    much as bert4keras's whole network's do (its dropout masks are drawn in other shapes)."""
+    set_seed(0)
+    config = dict(MODEL, vocab_size=50, num_hidden_layers=1, hidden_dropout_prob=hidden,
+                  attention_probs_dropout_prob=attention)
+    mlm = build_mlm_model(config)
+    theirs = build_transformer_model(with_mlm=True, with_pool=True, **config)
+    # kernels ~10x BERT's initial scale, so that each residual branch's dropout counts
+    weights = [w * 10 if w.ndim == 2 else w for w in mlm.transformer.model.get_weights()]
+    for model in (mlm.transformer.model, theirs):
+        model.set_weights(weights)
+    tokens, segments, positions = (tf.constant(a) for a in inputs(50))
+
+    def full(training):
+        probs = theirs([tokens, segments], training=training)[1]
+        return tf.math.log(tf.gather(probs, positions, batch_dims=1))
+
+    def gathered(training):
+        return tf.nn.log_softmax(mlm.model([tokens, segments, positions], training=training))
+
+    still = full(False)
+    np.testing.assert_allclose(gathered(False), still, atol=1e-5)
+    power = [np.mean([float(tf.reduce_mean(tf.square(f(True) - still))) for _ in range(200)])
+             for f in (full, gathered)]
+    assert power[1] == pytest.approx(power[0], rel=0.05)
+
+
 KEYS = tf.constant([[True] * 7, [True] * 4 + [False] * 3])  # the second sequence is padded
 
 
