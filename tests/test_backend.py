@@ -109,6 +109,8 @@ def test_cpu_memory_comes_from_the_bfc_allocator_unless_the_environment_says_oth
             "try:\n    tf.config.experimental.get_memory_info('CPU:0')\n"
             "except ValueError:\n    print('malloc')\nelse:\n    print('bfc')\n")
     env = {k: v for k, v in os.environ.items() if k != "TF_CPU_ALLOCATOR_USE_BFC"}
+    # oneDNN (on by default on AVX-512 cores) brings its own pooling allocator whatever the setting
+    env["TF_ENABLE_ONEDNN_OPTS"] = "0"
     if setting is not None:
         env["TF_CPU_ALLOCATOR_USE_BFC"] = setting
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
