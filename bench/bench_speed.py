@@ -13,6 +13,10 @@ timed in one process, step by step in turn, so that load from other processes hi
 
 The bound of each ratio is the FLOP ratio (``wobert.flops``) of the very batches timed: char
 FLOPs per character (or example) over word FLOPs per character (or example).
+
+What a finetuning step loses against its bound shows in the same run: its forward and backward
+passes are timed alone too ("finetune gradients"), and the difference is the AdamW update,
+the same work for both models (every dense weight moves, whatever the length).
 """
 from __future__ import annotations
 
@@ -28,8 +32,9 @@ from typing import Any
 
 from bench_finetune import interleaved_seconds
 
-from wobert.backend import np, set_seed
+from wobert.backend import np, set_seed, tf
 from wobert.finetune import (
+    SPEC,
     Encoded,
     FinetuneConfig,
     PretrainedModel,
@@ -37,8 +42,10 @@ from wobert.finetune import (
     build_classifier,
     encode_split,
     length_batches,
+    loss_and_gradients,
     make_predict_fn,
     make_train_step,
+    xla_compiled,
 )
 from wobert.finetune_config import SPARSE_MODES
 from wobert.flops import classifier_step_flops, pretraining_flops
@@ -51,6 +58,8 @@ from wobert.tokenizer import CharTokenizer, Tokenizer
 from wobert.vocab import VocabSpec, build_vocab
 
 KINDS = ("char", "word")
+FINETUNE_BATCH = 32
+SIGNATURE = [SPEC, SPEC, tf.TensorSpec([None], tf.int32)]  # as wobert.finetune's train step
 TARGETS = {"finetune train 2x128": 1.15, "finetune train 4x256": 1.20}  # pretraining: 95% of the bound
 
 
@@ -134,8 +143,9 @@ def pretraining_rows(model: dict[str, Any], records: dict[str, Path], vocab_size
 def finetuning_rows(model: dict[str, Any], encoded: dict[str, tuple[Encoded, Encoded]],
                     vocab_sizes: dict[str, int], labels: int, rounds: int,
                     jit_compile: bool, sparse_adam: str) -> dict[str, dict[str, float]]:
-    """Training and inference examples per second and FLOPs per example of each kind."""
-    config = FinetuneConfig(batch_size=32, eval_batch_size=128)
+    """Training, forward-and-backward and inference examples per second and FLOPs per example
+    of each kind."""
+    config = FinetuneConfig(batch_size=FINETUNE_BATCH, eval_batch_size=128)
     runs = {}
     for kind in KINDS:
         set_seed(0)
@@ -143,37 +153,53 @@ def finetuning_rows(model: dict[str, Any], encoded: dict[str, tuple[Encoded, Enc
         classifier = build_classifier(PretrainedModel(Path("(random)"), bert, None, None, kind), labels)
         optimizer = AdamW(classifier.trainable_variables, 2e-5, warmup_steps=10, total_steps=10**6,
                           sparse=sparse_adam)
+        gradients = tf.function(xla_compiled(loss_and_gradients(classifier)) if jit_compile
+                                else loss_and_gradients(classifier), input_signature=SIGNATURE)
         train, dev = encoded[kind]
         batches = length_batches(train.lengths, config.batch_size, np.random.RandomState(0))
         runs[kind] = dict(step=make_train_step(classifier, optimizer, config.clipnorm, jit_compile),
+                          gradients=lambda *batch, fn=gradients: fn(*batch)[0],  # computes all gradients
                           predict=make_predict_fn(classifier, jit_compile), config=bert,
                           inputs=[(*batch_inputs(train, b), train.labels[b]) for b in batches])
     for run in runs.values():
         run["step"](*run["inputs"][0])  # trace
+        run["gradients"](*run["inputs"][0])
     count = min(len(r["inputs"]) for r in runs.values())
-    position = {k: itertools.cycle(range(count)) for k in runs}
+    position = {(k, what): itertools.cycle(range(count)) for k in runs for what in ("step", "gradients")}
 
-    def step(kind: str) -> Callable[[], float]:
+    def step(kind: str, what: str) -> Callable[[], float]:
         def one() -> float:
-            tokens, segments, gold = runs[kind]["inputs"][next(position[kind])]
-            runs[kind]["step"](tokens, segments, gold).numpy()
+            tokens, segments, gold = runs[kind]["inputs"][next(position[kind, what])]
+            runs[kind][what](tokens, segments, gold).numpy()
             return float(len(gold))
         return one
 
-    train_speed = best_of_rounds({k: step(k) for k in runs}, count, rounds)
+    speed = best_of_rounds({(k, what): step(k, what) for k in runs for what in ("step", "gradients")},
+                           count, rounds)
     seconds = interleaved_seconds({k: (r["predict"], encoded[k][1]) for k, r in runs.items()},
                                   config.eval_batch_size, rounds)
     rows = {}
     for kind, run in runs.items():
-        examples = sum(len(x[2]) for x in run["inputs"][:count])
+        timed = run["inputs"][:count]
+        examples = sum(len(x[2]) for x in timed)
         train_flops = sum(classifier_step_flops(run["config"], *x[0].shape, labels, True)
-                          for x in run["inputs"][:count]) / examples
+                          for x in timed) / examples
         dev = encoded[kind][1]
         infer_flops = sum(classifier_step_flops(run["config"], len(b), int(dev.lengths[b].max()), labels, False)
                           for b in length_batches(dev.lengths, config.eval_batch_size)) / len(dev)
-        rows[kind] = {"train": train_speed[kind], "train_flops": train_flops,
-                      "inference": len(dev) / seconds[kind], "inference_flops": infer_flops}
+        rows[kind] = {"train": speed[kind, "step"], "gradients": speed[kind, "gradients"],
+                      "train_flops": train_flops, "inference": len(dev) / seconds[kind],
+                      "inference_flops": infer_flops}
     return rows
+
+
+def update_line(rows: dict[str, dict[str, float]]) -> str:
+    """The AdamW update's seconds per training step (the same work for both kinds: every dense
+    weight moves, whatever the length), from the step's speed with and without it."""
+    update = {k: FINETUNE_BATCH * (1 / r["train"] - 1 / r["gradients"]) for k, r in rows.items()}
+    share = {k: update[k] * r["train"] / FINETUNE_BATCH for k, r in rows.items()}
+    return (f" the AdamW update takes {update['char'] * 1e3:.1f} ms of a char step and "
+            f"{update['word'] * 1e3:.1f} ms of a word step ({share['char']:.0%} and {share['word']:.0%})")
 
 
 def ratio_line(name: str, unit: str, char: float, word: float, bound: float) -> str:
@@ -225,11 +251,12 @@ def main() -> int:
 
     lines = ["| measure | unit | char | word | word/char | FLOP bound | share of bound | target |",
              "|---|---|---:|---:|---:|---:|---:|---|"]
+    notes: list[str] = []
     for size in args.sizes.split(","):
         layers, hidden = map(int, size.split("x"))
         model = architecture(layers, hidden)
         name = f"{layers}x{hidden}"
-        found = []
+        found, note = [], []
         if "pretrain" in parts:
             rows = pretraining_rows(model, records, vocab_sizes, 32, args.steps, args.rounds,
                                     args.jit_compile)
@@ -239,17 +266,20 @@ def main() -> int:
         if "finetune" in parts:
             rows = finetuning_rows(model, encoded, vocab_sizes, len(task.labels), args.rounds,
                                    args.jit_compile, args.sparse_adam)
-            for what in ("train", "inference"):
-                bound = rows["char"][f"{what}_flops"] / rows["word"][f"{what}_flops"]
+            for what, flops in (("train", "train"), ("gradients", "train"), ("inference", "inference")):
+                bound = rows["char"][f"{flops}_flops"] / rows["word"][f"{flops}_flops"]
                 found.append(ratio_line(f"finetune {what} {name}", "examples/s", rows["char"][what],
                                         rows["word"][what], bound))
-        print("\n".join(found), flush=True)
+            note.append(f"finetune {name}:" + update_line(rows))
+        print("\n".join(found + note), flush=True)
+        notes += note
         lines += found
     print(f"\nvocab: char {vocab_sizes['char']:,}, word {vocab_sizes['word']:,} tokens; pretraining on "
           f"{args.corpus_bytes:,} bytes of each shared corpus file (maxlen 128, batch 32); TNEWS: "
           f"{args.train_examples} training examples (batch 32), all dev (batch 128), maxlen 64; "
-          f"best of {args.rounds} rounds, steps of both models in turn\n")
-    print("\n".join(lines))
+          f"best of {args.rounds} rounds, steps of both models in turn; 'finetune gradients': the training "
+          f"step's forward and backward passes without the update\n")
+    print("\n".join(lines + [""] + notes))
     return 0
 
 

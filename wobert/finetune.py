@@ -199,13 +199,11 @@ def majority_baseline(train: Encoded, dev: Encoded) -> float:
     return float(np.mean(dev.labels == np.bincount(train.labels).argmax()))
 
 
-def make_train_step(model: keras.Model, optimizer: AdamW, clipnorm: float | None,
-                    jit_compile: bool = False) -> Any:
-    """A traced optimizer step on the mean cross-entropy of a batch (clipped by global norm;
-    a step whose gradient norm is not finite changes nothing). ``jit_compile``: the forward
-    and backward passes by XLA (the update stays outside: lazy rows have dynamic shapes)."""
+def loss_and_gradients(model: keras.Model) -> Any:
+    """``fn(tokens, segments, labels)``: the mean cross-entropy of a batch in training mode and
+    its gradients, aligned with ``model.trainable_variables`` (the forward and backward passes
+    of a training step, without the update)."""
     variables = model.trainable_variables
-    tables = [model.get_layer(name).embeddings for name in ("Embedding-Token", "Embedding-Segment")]
 
     def gradients(tokens: tf.Tensor, segments: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, list]:
         with tf.GradientTape() as tape:
@@ -213,6 +211,16 @@ def make_train_step(model: keras.Model, optimizer: AdamW, clipnorm: float | None
             loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(labels, probs))
         return loss, tape.gradient(loss, variables)
 
+    return gradients
+
+
+def make_train_step(model: keras.Model, optimizer: AdamW, clipnorm: float | None,
+                    jit_compile: bool = False) -> Any:
+    """A traced optimizer step on the mean cross-entropy of a batch (clipped by global norm;
+    a step whose gradient norm is not finite changes nothing). ``jit_compile``: the forward
+    and backward passes by XLA (the update stays outside: lazy rows have dynamic shapes)."""
+    tables = [model.get_layer(name).embeddings for name in ("Embedding-Token", "Embedding-Segment")]
+    gradients = loss_and_gradients(model)
     if jit_compile:
         gradients = xla_compiled(gradients)
 
