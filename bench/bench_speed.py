@@ -34,7 +34,7 @@ from bench_finetune import interleaved_seconds
 
 from wobert.backend import np, set_seed, tf
 from wobert.finetune import (
-    SPEC,
+    TRAIN_SIGNATURE,
     Encoded,
     FinetuneConfig,
     PretrainedModel,
@@ -45,7 +45,6 @@ from wobert.finetune import (
     loss_and_gradients,
     make_predict_fn,
     make_train_step,
-    xla_compiled,
 )
 from wobert.finetune_config import SPARSE_MODES
 from wobert.flops import classifier_step_flops, pretraining_flops
@@ -59,7 +58,6 @@ from wobert.vocab import VocabSpec, build_vocab
 
 KINDS = ("char", "word")
 FINETUNE_BATCH = 32
-SIGNATURE = [SPEC, SPEC, tf.TensorSpec([None], tf.int32)]  # as wobert.finetune's train step
 TARGETS = {"finetune train 2x128": 1.15, "finetune train 4x256": 1.20}  # pretraining: 95% of the bound
 
 
@@ -153,8 +151,7 @@ def finetuning_rows(model: dict[str, Any], encoded: dict[str, tuple[Encoded, Enc
         classifier = build_classifier(PretrainedModel(Path("(random)"), bert, None, None, kind), labels)
         optimizer = AdamW(classifier.trainable_variables, 2e-5, warmup_steps=10, total_steps=10**6,
                           sparse=sparse_adam)
-        gradients = tf.function(xla_compiled(loss_and_gradients(classifier)) if jit_compile
-                                else loss_and_gradients(classifier), input_signature=SIGNATURE)
+        gradients = tf.function(loss_and_gradients(classifier, jit_compile), input_signature=TRAIN_SIGNATURE)
         train, dev = encoded[kind]
         batches = length_batches(train.lengths, config.batch_size, np.random.RandomState(0))
         runs[kind] = dict(step=make_train_step(classifier, optimizer, config.clipnorm, jit_compile),
@@ -276,7 +273,7 @@ def main() -> int:
         lines += found
     print(f"\nvocab: char {vocab_sizes['char']:,}, word {vocab_sizes['word']:,} tokens; pretraining on "
           f"{args.corpus_bytes:,} bytes of each shared corpus file (maxlen 128, batch 32); TNEWS: "
-          f"{args.train_examples} training examples (batch 32), all dev (batch 128), maxlen 64; "
+          f"{args.train_examples} training examples (batch {FINETUNE_BATCH}), all dev (batch 128), maxlen 64; "
           f"best of {args.rounds} rounds, steps of both models in turn; 'finetune gradients': the training "
           f"step's forward and backward passes without the update\n")
     print("\n".join(lines + [""] + notes))

@@ -145,6 +145,7 @@ def batch_inputs(encoded: Encoded, index: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 SPEC = tf.TensorSpec([None, None], tf.int32)
+TRAIN_SIGNATURE = [SPEC, SPEC, tf.TensorSpec([None], tf.int32)]  # token ids, segment ids, labels
 
 
 XLA_MULTIPLE = 8  # under XLA, batches are padded to a multiple of this many tokens
@@ -199,10 +200,10 @@ def majority_baseline(train: Encoded, dev: Encoded) -> float:
     return float(np.mean(dev.labels == np.bincount(train.labels).argmax()))
 
 
-def loss_and_gradients(model: keras.Model) -> Any:
+def loss_and_gradients(model: keras.Model, jit_compile: bool = False) -> Any:
     """``fn(tokens, segments, labels)``: the mean cross-entropy of a batch in training mode and
     its gradients, aligned with ``model.trainable_variables`` (the forward and backward passes
-    of a training step, without the update)."""
+    of a training step, without the update; ``jit_compile``: by XLA)."""
     variables = model.trainable_variables
 
     def gradients(tokens: tf.Tensor, segments: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, list]:
@@ -211,7 +212,7 @@ def loss_and_gradients(model: keras.Model) -> Any:
             loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(labels, probs))
         return loss, tape.gradient(loss, variables)
 
-    return gradients
+    return xla_compiled(gradients) if jit_compile else gradients
 
 
 def make_train_step(model: keras.Model, optimizer: AdamW, clipnorm: float | None,
@@ -220,11 +221,9 @@ def make_train_step(model: keras.Model, optimizer: AdamW, clipnorm: float | None
     a step whose gradient norm is not finite changes nothing). ``jit_compile``: the forward
     and backward passes by XLA (the update stays outside: lazy rows have dynamic shapes)."""
     tables = [model.get_layer(name).embeddings for name in ("Embedding-Token", "Embedding-Segment")]
-    gradients = loss_and_gradients(model)
-    if jit_compile:
-        gradients = xla_compiled(gradients)
+    gradients = loss_and_gradients(model, jit_compile)
 
-    @tf.function(input_signature=[SPEC, SPEC, tf.TensorSpec([None], tf.int32)])
+    @tf.function(input_signature=TRAIN_SIGNATURE)
     def step(tokens: tf.Tensor, segments: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
         optimizer.catch_up(list(zip(tables, (tokens, segments))))  # the rows this batch reads
         loss, grads = gradients(tokens, segments, labels)
