@@ -61,6 +61,16 @@ def test_weight_decay_skips_layernorm_and_bias():
     np.testing.assert_array_equal(bias.numpy(), 1.0)
 
 
+def test_dense_update_compiles_without_copying_the_moments():
+    var = tf.Variable(tf.ones([8, 16]), name="Dense/kernel")
+    optimizer = AdamW([var], 1e-2)
+    args = (var, optimizer.m[0], optimizer.v[0], tf.ones([8, 16]), tf.constant(1.0), tf.constant(1e-2),
+            0.01, tf.constant(0.1), tf.constant(0.1), tf.constant(True))
+    hlo = optimizer._dense.experimental_get_compiler_ir(*args)(stage="optimized_hlo")
+    assert " copy(" not in hlo  # the old moments copied before the in-place update: 2 more passes
+    assert hlo.count(" fusion(") == 3  # m, v, then the weights from the new m and v
+
+
 def sparse_steps(sparse: str, batches: list[np.ndarray], settle: bool = False,
                  **kwargs) -> tuple[np.ndarray, list[np.ndarray]]:
     """An embedding trained on weighted squares of the lookups of ``batches`` of ids (each

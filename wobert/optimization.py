@@ -188,12 +188,15 @@ class AdamW(tf.Module):
         return adam - lr * decay * x if decay else adam
 
     def _dense_update(self, var, m, v, grad, scale, lr, decay, c1, c2, finite) -> None:
+        """The weights' step reads the moments as written (equal to the new ones wherever it
+        counts), so XLA updates both in place instead of first copying the old ones."""
         g = tf.convert_to_tensor(grad) * tf.cast(scale, var.dtype)
         finite = tf.cast(finite, tf.bool)
         m_t, v_t = self._moments(m, v, g)
+        m_t, v_t = tf.where(finite, m_t, m), tf.where(finite, v_t, v)
         x = var.read_value()
-        m.assign(tf.where(finite, m_t, m))
-        v.assign(tf.where(finite, v_t, v))
+        m.assign(m_t)
+        v.assign(v_t)
         var.assign(tf.where(finite, self._step(x, m_t, v_t, lr, decay, c1, c2), x))
 
     def _sparse_update(self, var, m, v, grad, scale, lr, decay, c1, c2, finite, clock,
