@@ -147,6 +147,19 @@ def test_xla_training_steps_match_the_plain_ones(vocab):
     assert losses[0][-1] < losses[0][0]
 
 
+def test_the_xla_step_compiles_once_under_op_determinism(vocab, tmp_path):
+    # A gradient that needs a shape at run time makes XLA compile the step anew for each
+    # batch's values (seconds a step); TF's profiler logs each compile of a function.
+    config = dict(model=SMALL, steps=4, jit_compile=True, deterministic=True, **TRAIN)
+    cmd, _ = run_spec(tmp_path, "jit", vocab, config)
+    env = quiet_env(TF_CPP_MIN_LOG_LEVEL="0", TF_CPP_VMODULE="device_compilation_profiler=1")
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    counts = [int(n) for n in re.findall(r"Compiled __inference_seeded\w* (\d+) times", done.stderr)]
+    assert counts, "TF logged no compile of the step: has its log format changed?"
+    assert max(counts) == 1, f"the XLA step was compiled {max(counts)} times in 4 steps"
+
+
 # ---------------------------------------------------------------------------------------
 # Bad steps and damaged checkpoints
 # ---------------------------------------------------------------------------------------

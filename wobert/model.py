@@ -310,12 +310,14 @@ def mlm_loss(
 
     Compiled by XLA: the softmax over the vocabulary and its gradient in one pass each (TF's
     own kernel is several times slower on CPU); a prediction is correct where the target's
-    logit is the largest."""
+    logit is the largest. Written with one-hot and logsumexp rather than TF's sparse
+    cross-entropy or a gather: under op determinism their gradients need shapes at run time,
+    and a whole step compiled by XLA around this function was compiled anew every step."""
     logits = tf.cast(logits, tf.float32)
     weights = tf.cast(masked_weights, tf.float32)
     masked_ids = tf.cast(masked_ids, tf.int32)
-    xent = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=masked_ids, logits=logits)
-    target = tf.gather(logits, masked_ids, batch_dims=masked_ids.shape.rank)
+    target = tf.reduce_sum(logits * tf.one_hot(masked_ids, logits.shape[-1]), -1)
+    xent = tf.reduce_logsumexp(logits, -1) - target
     hits = tf.cast(target >= tf.reduce_max(logits, -1), tf.float32)
     return tf.reduce_sum(xent * weights), tf.reduce_sum(hits * weights), tf.reduce_sum(weights)
 
