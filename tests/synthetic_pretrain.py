@@ -76,7 +76,7 @@ class SyntheticMLM:
         if shuffle:
             ds = ds.shuffle(16, seed=seed)
         self.skipped.append(skip_batches)
-        ds = ds.batch(batch_size, drop_remainder=True)
+        ds = ds.batch(batch_size)  # full batches of a size unknown while tracing, as the records'
         if self.nan_batches:
             bad = tf.constant(self.nan_batches, tf.int64)
 

@@ -147,13 +147,29 @@ def test_xla_training_steps_match_the_plain_ones(vocab):
     assert losses[0][-1] < losses[0][0]
 
 
-def test_the_xla_step_compiles_once_under_op_determinism(vocab, tmp_path):
+COMPILES = """
+from synthetic_pretrain import SyntheticMLM
+from wobert.backend import set_seed
+from wobert.model import build_mlm_model
+from wobert.pretrain import PretrainConfig, Trainer
+model = dict({model}, vocab_size=60)
+set_seed(0)
+for jit in (False, True):  # the plain step first: its traces must not leak into the compiled one
+    config = PretrainConfig(model={{}}, steps=4, batch_size=8, jit_compile=jit)
+    trainer = Trainer(lambda: build_mlm_model(model), config, maxlen=24)
+    iterator = iter(SyntheticMLM(60).dataset(8, seed=0, shuffle=False))
+    for _ in range(4):
+        trainer.step(iterator)
+"""
+
+
+def test_the_xla_step_compiles_once_under_op_determinism():
     # A gradient that needs a shape at run time makes XLA compile the step anew for each
     # batch's values (seconds a step); TF's profiler logs each compile of a function.
-    config = dict(model=SMALL, steps=4, jit_compile=True, deterministic=True, **TRAIN)
-    cmd, _ = run_spec(tmp_path, "jit", vocab, config)
-    env = quiet_env(TF_CPP_MIN_LOG_LEVEL="0", TF_CPP_VMODULE="device_compilation_profiler=1")
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    env = quiet_env(TF_CPP_MIN_LOG_LEVEL="0", TF_CPP_VMODULE="device_compilation_profiler=1",
+                    PYTHONPATH=os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])))
+    done = subprocess.run([sys.executable, "-c", COMPILES.format(model=SMALL)], env=env,
+                          capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     counts = [int(n) for n in re.findall(r"Compiled __inference_seeded\w* (\d+) times", done.stderr)]
     assert counts, "TF logged no compile of the step: has its log format changed?"

@@ -302,24 +302,26 @@ def build_mlm_model(
     return MLMModel(transformer, gathered_mlm_model(transformer), config)
 
 
-@tf.function(jit_compile=True)
-def mlm_loss(
+def mlm_sums(
     logits: tf.Tensor, masked_ids: tf.Tensor, masked_weights: tf.Tensor
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """Weighted sums over masked positions: (cross-entropy, correct predictions, weight).
-
-    Compiled by XLA: the softmax over the vocabulary and its gradient in one pass each (TF's
-    own kernel is several times slower on CPU); a prediction is correct where the target's
-    logit is the largest. Written with one-hot and logsumexp rather than TF's sparse
-    cross-entropy or a gather: under op determinism their gradients need shapes at run time,
-    and a whole step compiled by XLA around this function was compiled anew every step."""
+    """Weighted sums over masked positions: (cross-entropy, correct predictions, weight); a
+    prediction is correct where the target's logit is the largest."""
     logits = tf.cast(logits, tf.float32)
     weights = tf.cast(masked_weights, tf.float32)
     masked_ids = tf.cast(masked_ids, tf.int32)
-    target = tf.reduce_sum(logits * tf.one_hot(masked_ids, logits.shape[-1]), -1)
-    xent = tf.reduce_logsumexp(logits, -1) - target
+    xent = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=masked_ids, logits=logits)
+    target = tf.gather(logits, masked_ids, batch_dims=masked_ids.shape.rank)
     hits = tf.cast(target >= tf.reduce_max(logits, -1), tf.float32)
     return tf.reduce_sum(xent * weights), tf.reduce_sum(hits * weights), tf.reduce_sum(weights)
+
+
+# ``mlm_sums`` compiled by XLA: the softmax over the vocabulary and its gradient in one pass
+# each (TF's own kernel is several times slower on CPU). A step that XLA compiles whole calls
+# ``mlm_sums`` itself: through this function its gradient would need shapes at run time (under
+# op determinism, or from a trace made for batches of unknown size), and XLA would compile the
+# step anew for every batch.
+mlm_loss = tf.function(mlm_sums, jit_compile=True)
 
 
 # ---------------------------------------------------------------------------------------

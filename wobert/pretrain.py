@@ -57,6 +57,7 @@ from wobert.model import (
     init_config,
     init_from_bert,
     mlm_loss,
+    mlm_sums,
     read_vocabulary,
 )
 from wobert.optimization import AdamW, GradientAccumulator, LossScale, all_reduce, clip_scale, global_norm
@@ -293,7 +294,8 @@ class Trainer:
         inputs = [batch["token_ids"], batch["segment_ids"], batch["masked_positions"]]
         with tf.GradientTape() as tape:
             logits = self.mlm.model(inputs, training=True)
-            loss, correct, weight = mlm_loss(logits, batch["masked_ids"], batch["masked_weights"])
+            sums = mlm_sums if self.jit_compile else mlm_loss  # a whole compiled step: see mlm_loss
+            loss, correct, weight = sums(logits, batch["masked_ids"], batch["masked_weights"])
             if self.mixed_precision:  # scale the mean: float16 gradients then fit any batch size
                 scaled = loss / tf.maximum(weight, 1.0) * self.loss_scale.scale
         if self.mixed_precision:
