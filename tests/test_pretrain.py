@@ -527,3 +527,18 @@ def test_bad_data_and_vocab_fail_before_training(real, tmp_path, capsys):
                         "--init", real / "nothing") == 2
     assert "BERT model directory not found" in capsys.readouterr().err
     assert not (tmp_path / "o" / "checkpoints").exists()
+
+
+def test_the_gpu_check_runs_dry_on_the_cpu(tmp_path):
+    # bench/gpu_check.sh only runs where a GPU is lent; its --cpu dry run keeps the script
+    # itself working: both models, both precisions, XLA on and off, and its checks.
+    cmd = [sys.executable, str(HERE.parent / "bench" / "gpu_check.py"), "--cpu", "--steps", "10",
+           "--batch", "4", "--lines", "120", "--layers", "1", "--hidden", "32", "--lr", "1e-2"]
+    done = subprocess.run(cmd, env=quiet_env(TMPDIR=str(tmp_path)), capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "all checks passed" in done.stdout
+    rows = re.findall(r"^\| (float32|mixed_float16) \| (on|off) \| .* \| (\d+\.\d\d)x \|$",
+                      done.stdout, re.M)
+    assert [row[:2] for row in rows] == [("float32", "off"), ("mixed_float16", "off"),
+                                         ("float32", "on"), ("mixed_float16", "on")]
