@@ -22,6 +22,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
+
+from bench_speed import architecture
 
 from wobert.backend import keras, np, set_seed, tf
 from wobert.embedded import peoples_daily
@@ -30,8 +33,6 @@ from wobert.pretrain import PretrainConfig, Records, Trainer
 from wobert.records import DataOptions, build_records
 from wobert.vocab import VocabSpec, build_vocab
 
-MODEL = dict(hidden_act="gelu", max_position_embeddings=512, type_vocab_size=2,
-             hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
 RUNS = (("float32", False), ("mixed_float16", False), ("float32", True), ("mixed_float16", True))
 
 
@@ -50,12 +51,12 @@ def prepare(out: Path, lines: int) -> dict[str, Path]:
 
 
 def train(records: Path, policy: str, xla: bool, steps: int, batch: int,
-          size: dict[str, int], lr: float) -> dict[str, float]:
-    """Losses and speed of ``steps`` steps of a model of ``size``; the first five are left
-    out of the timing."""
+          model: dict[str, Any], lr: float) -> dict[str, float]:
+    """Losses and speed of ``steps`` steps of BERT ``model`` (a config without the vocabulary
+    size); the first five are left out of the timing."""
     keras.mixed_precision.set_global_policy("float32")
     data = Records(records)
-    config = dict(MODEL, **size, vocab_size=data.manifest.vocab_size)
+    config = dict(model, vocab_size=data.manifest.vocab_size)
     train_config = PretrainConfig(model={}, batch_size=batch, steps=10**6, warmup_steps=0,
                                   learning_rate=lr, jit_compile=xla)
     set_seed(0)
@@ -88,8 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.steps < 10:
         parser.error("--steps must be at least 10 (five untimed, five to check the loss against)")
-    size = dict(num_hidden_layers=args.layers, hidden_size=args.hidden,
-                num_attention_heads=max(1, args.hidden // 64), intermediate_size=4 * args.hidden)
+    model = architecture(args.layers, args.hidden)
     gpus = tf.config.list_physical_devices("GPU")
     if args.cpu:
         tf.config.set_visible_devices([], "GPU")
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         for policy, xla in RUNS:
             name = f"{kind} {policy}{' + XLA' if xla else ''}"
             run = results[(kind, policy, xla)] = train(records[kind], policy, xla, args.steps,
-                                                       args.batch, size, args.lr)
+                                                       args.batch, model, args.lr)
             losses = run["losses"]
             if not np.all(np.isfinite(losses)):
                 failures.append(f"{name}: a loss is not finite")
