@@ -9,9 +9,11 @@ BERT4KERAS := bert4keras==0.11.5
 DATA ?= ../shared/data
 RUNS ?= runs
 TASK ?= tnews
+# pytest-xdist workers for `make test` (the suite's tests are mostly single-threaded set-up)
+TEST_WORKERS ?= 2
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help setup test lint soak demo bench bench-tokenizer bench-vocab bench-data bench-pretrain bench-resume \
+.PHONY: help setup test test-long lint soak demo bench bench-tokenizer bench-vocab bench-data bench-pretrain bench-resume \
         bench-finetune bench-speed bench-serve bench-hf gpu-check vocab vocab-corpus data pretrain finetune \
         compare clean
 
@@ -27,8 +29,11 @@ $(STAMP): setup.py wobert/_wordcut.c
 	$(PY) -m pip install --quiet --no-deps $(BERT4KERAS)
 	@touch $@
 
-test: setup  ## run the test suite
-	$(PY) -m pytest -q tests
+test: setup  ## run the test suite (TEST_WORKERS processes; the tests marked long are left to test-long)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal -m "not long" tests
+
+test-long: setup  ## the tests too long for the suite: the GPU check's dry run on the CPU
+	$(PY) -m pytest -q -m long tests
 
 lint: setup  ## ruff (ruff.toml) on everything, mypy (mypy.ini) on wobert/, the C extension under -Werror
 	$(VENV)/bin/ruff check .

@@ -47,7 +47,7 @@ setup(
             "onnxscript>=0.2",
             "onnxruntime>=1.18",
         ],
-        "test": ["pytest>=7"],
+        "test": ["pytest>=7", "pytest-xdist>=3"],
         # make lint: the versions whose rules ruff.toml and mypy.ini were written for
         "lint": ["ruff==0.17.6", "mypy==2.4.1"],
     },

@@ -79,6 +79,13 @@ def bench_args(description: str) -> argparse.Namespace:
     return parser.parse_args()
 
 
+def architecture(layers: int, hidden: int) -> dict[str, Any]:
+    """BERT's config at ``layers`` x ``hidden`` (heads of 64, feed-forward 4x, dropout 0.1)."""
+    return dict(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=max(1, hidden // 64),
+                intermediate_size=4 * hidden, hidden_act="gelu", max_position_embeddings=512,
+                type_vocab_size=2, hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
+
+
 def tnews_setup(args: argparse.Namespace, name: str) -> tuple[Any, dict[str, Any], dict[str, BaseTokenizer]] | None:
     """TNEWS, the BERT config of the options and the char and word tokenizers; None (with a
     message) where the shared data is missing."""
@@ -87,9 +94,7 @@ def tnews_setup(args: argparse.Namespace, name: str) -> tuple[Any, dict[str, Any
         print(f"{name}: {base_vocab} or clue/tnews/dev.json under {args.data} is missing; "
               "nothing to measure", file=sys.stderr)
         return None
-    config = dict(hidden_size=args.hidden, num_hidden_layers=args.layers,
-                  num_attention_heads=max(1, args.hidden // 64), intermediate_size=4 * args.hidden,
-                  hidden_act="gelu", max_position_embeddings=512, type_vocab_size=2)
+    config = architecture(args.layers, args.hidden)
     tokenizers = {"char": CharTokenizer(base_vocab), "word": word_tokenizer(base_vocab, args.word_vocab)}
     return load_task("tnews", args.data), config, tokenizers
 

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench_finetune import interleaved_seconds
+from bench_finetune import architecture, interleaved_seconds
 
 from wobert.backend import np, set_seed, tf
 from wobert.finetune import (
@@ -59,12 +59,6 @@ from wobert.vocab import VocabSpec, build_vocab
 KINDS = ("char", "word")
 FINETUNE_BATCH = 32
 TARGETS = {"finetune train 2x128": 1.15, "finetune train 4x256": 1.20}  # pretraining: 95% of the bound
-
-
-def architecture(layers: int, hidden: int) -> dict[str, Any]:
-    return dict(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=max(1, hidden // 64),
-                intermediate_size=4 * hidden, hidden_act="gelu", max_position_embeddings=512,
-                type_vocab_size=2, hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
 
 
 def corpus_sample(data: Path, out: Path, per_file: int) -> Path:

@@ -11,7 +11,7 @@ each of float32, mixed_float16, float32 + XLA and mixed_float16 + XLA, it trains
 It prints tokens/s and characters of text/s of each run and the word/char ratios. Needs a
 GPU and a TensorFlow build with GPU support (``pip install 'tensorflow[and-cuda]==2.21.*'``
 instead of tensorflow-cpu); run by ``bench/gpu_check.sh``. Exit status 1 if a check fails.
-``--cpu`` runs the same on the CPU, a dry run of the script itself (the test suite's, with a
+``--cpu`` runs the same on the CPU, a dry run of the script itself (`make test-long` runs it with a
 tiny model); its timings say nothing of a GPU.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench_speed import architecture
+from bench_finetune import architecture
 
 from wobert.backend import keras, np, set_seed, tf
 from wobert.embedded import peoples_daily

@@ -16,6 +16,10 @@ _HF_HOME = tempfile.TemporaryDirectory(prefix="wobert-test-hf-home-")
 os.environ.update(HF_HUB_OFFLINE="1", HF_HOME=_HF_HOME.name, TRANSFORMERS_VERBOSITY="error")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "long: minutes long; run by `make test-long`, left out of `make test`")
+
+
 def shared_data_dir() -> Path | None:
     """``$WOBERT_DATA`` or ``<repo>/../shared/data``, if it exists."""
     path = Path(os.environ.get("WOBERT_DATA", REPO.parent / "shared" / "data"))

@@ -79,10 +79,12 @@ def test_training_dropout_noise_equals_bert4keras_bert(hidden, attention):
         model.set_weights(weights)
     tokens, segments, positions = (tf.constant(a) for a in inputs(50))
 
+    @tf.function
     def full(training):
         probs = theirs([tokens, segments], training=training)[1]
         return tf.math.log(tf.gather(probs, positions, batch_dims=1))
 
+    @tf.function
     def gathered(training):
         return tf.nn.log_softmax(mlm.model([tokens, segments, positions], training=training))
 

@@ -529,6 +529,7 @@ def test_bad_data_and_vocab_fail_before_training(real, tmp_path, capsys):
     assert not (tmp_path / "o" / "checkpoints").exists()
 
 
+@pytest.mark.long
 def test_the_gpu_check_runs_dry_on_the_cpu(tmp_path):
     # bench/gpu_check.sh only runs where a GPU is lent; its --cpu dry run keeps the script
     # itself working: both models, both precisions, XLA on and off, and its checks.
