@@ -79,7 +79,7 @@ def test_training_dropout_noise_equals_bert4keras_bert(hidden, attention):
         model.set_weights(weights)
     tokens, segments, positions = (tf.constant(a) for a in inputs(50))
 
-    @tf.function
+    @tf.function  # traced once per mode; each call draws new dropout masks
     def full(training):
         probs = theirs([tokens, segments], training=training)[1]
         return tf.math.log(tf.gather(probs, positions, batch_dims=1))
