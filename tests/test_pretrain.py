@@ -541,5 +541,4 @@ def test_the_gpu_check_runs_dry_on_the_cpu(tmp_path):
     assert "all checks passed" in done.stdout
     rows = re.findall(r"^\| (float32|mixed_float16) \| (on|off) \| .* \| \d+\.\d\dx \|$",
                       done.stdout, re.M)
-    assert rows == [("float32", "off"), ("mixed_float16", "off"),
-                                         ("float32", "on"), ("mixed_float16", "on")]
+    assert rows == [("float32", "off"), ("mixed_float16", "off"), ("float32", "on"), ("mixed_float16", "on")]
