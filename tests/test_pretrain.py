@@ -134,6 +134,26 @@ def test_mixed_precision_steps_run_on_cpu_too(vocab, restore_policy):
     assert all(v.dtype == tf.float32 for v in trainer.variables)
 
 
+def test_reseeding_restarts_the_dropout_streams_without_retracing(vocab, tmp_path):
+    set_seed(0)
+    config = PretrainConfig(model=SMALL, steps=10, accumulate=2, **TRAIN)
+    trainer = Trainer(lambda: build_mlm_model(dict(SMALL, vocab_size=vocab.size)), config)
+    batch = iter(SyntheticMLM(vocab.size).dataset(8, seed=0, shuffle=False).take(1).repeat())
+    start = trainer.checkpoint.write(str(tmp_path / "start"))
+
+    def losses(seed: int, accumulate: int = 1) -> list[float]:  # from the same weights, one batch
+        trainer.checkpoint.read(start).assert_consumed()
+        trainer.reseed(seed)
+        return [float(trainer.step(batch, accumulate)[0][0]) for _ in range(3)]
+
+    first = losses(7)
+    assert len(set(first)) == 3  # each step draws new masks
+    assert losses(7) == first and losses(8)[0] != first[0]
+    assert losses(7, accumulate=2)[0] != 2 * first[0]  # a micro-step draws masks of its own
+    assert trainer.train_step.experimental_get_tracing_count() == 1
+    assert trainer.micro_step.experimental_get_tracing_count() == 1
+
+
 def test_xla_training_steps_match_the_plain_ones(vocab):
     model = dict(SMALL, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, vocab_size=vocab.size)
     losses = []

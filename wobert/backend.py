@@ -8,6 +8,8 @@ Every other module imports ``tf``, ``keras``, ``K`` and bert4keras through here:
   the new optimizer, so they are built on the legacy ``OptimizerV2`` base instead.
 - bert4keras writes checkpoints through TF1 sessions; ``save_bert_checkpoint`` writes the
   same Google BERT layout in eager mode, and ``load_bert_checkpoint`` checks shapes first.
+- ``dropout_seeds``: Keras dropout layers traced under it draw stateless masks from a seed
+  tensor, so a traced training step restarts its dropout streams by assignment, not retracing.
 - TensorFlow allocates CPU memory with its BFC allocator (``TF_CPU_ALLOCATOR_USE_BFC``), not
   malloc, unless the environment says otherwise.
 - TensorFlow's C++ start-up lines (absl's preamble, oneDNN, "could not find cuda drivers",
@@ -23,6 +25,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -88,6 +91,7 @@ from bert4keras.layers import Dropout, MultiHeadAttention  # noqa: E402
 from bert4keras.models import BERT, build_transformer_model  # noqa: E402
 from bert4keras.tokenizers import Tokenizer as Bert4kerasTokenizer  # noqa: E402
 from bert4keras.tokenizers import load_vocab  # noqa: E402
+from tf_keras.src import backend as keras_backend  # noqa: E402
 
 
 class TruncatedNormal(keras.initializers.Initializer):
@@ -109,6 +113,44 @@ class TruncatedNormal(keras.initializers.Initializer):
 
 
 bert4keras.models.Transformer.initializer = property(lambda self: TruncatedNormal(0.02))
+
+
+class _DropoutSeed(threading.local):
+    """The seed of the dropout masks traced in this thread (MirroredStrategy traces each
+    replica in a thread of its own), and how many masks have been drawn from it."""
+    seed: tf.Tensor | None = None
+    drawn: int = 0
+
+
+_DROPOUT_SEED = _DropoutSeed()
+_keras_dropout = keras_backend.RandomGenerator.dropout
+
+
+def _dropout(self: keras_backend.RandomGenerator, inputs: tf.Tensor, rate: float,
+             noise_shape: Any = None) -> tf.Tensor:
+    """Keras's dropout; under ``dropout_seeds``, the n-th mask traced is stateless, drawn
+    from the seed folded with n."""
+    if _DROPOUT_SEED.seed is None:
+        return _keras_dropout(self, inputs, rate, noise_shape)
+    seed = tf.random.experimental.stateless_fold_in(_DROPOUT_SEED.seed, _DROPOUT_SEED.drawn)
+    _DROPOUT_SEED.drawn += 1
+    return tf.nn.experimental.stateless_dropout(inputs, rate, seed, noise_shape=noise_shape)
+
+
+keras_backend.RandomGenerator.dropout = _dropout
+
+
+@contextlib.contextmanager
+def dropout_seeds(seed: tf.Tensor) -> Iterator[None]:
+    """Trace the Keras dropout layers called meanwhile (in this thread) as stateless ops
+    seeded by ``seed`` (shape [2], int32/int64): the same seed, the same masks; a new seed
+    (say, a step counter folded in) new masks, in the same traced graph."""
+    outer = _DROPOUT_SEED.seed, _DROPOUT_SEED.drawn
+    _DROPOUT_SEED.seed, _DROPOUT_SEED.drawn = seed, 0
+    try:
+        yield
+    finally:
+        _DROPOUT_SEED.seed, _DROPOUT_SEED.drawn = outer
 
 
 def _import_optimizers() -> Any:
@@ -358,5 +400,5 @@ __all__ = [
     "Bert4kerasTokenizer", "optimizers", "adamw", "linear_schedule", "piecewise_linear",
     "save_bert_checkpoint", "check_bert_checkpoint", "check_checkpoint_data", "CheckpointMismatch",
     "Checkpoint", "write_checkpoint", "read_checkpoint", "first_line",
-    "read_bert_config", "set_seed", "BERT4KERAS_INSTALL", "NO_DECAY",
+    "read_bert_config", "set_seed", "dropout_seeds", "BERT4KERAS_INSTALL", "NO_DECAY",
 ]

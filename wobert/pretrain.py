@@ -12,9 +12,9 @@
   the size and sha256 of every file; the newest ``keep_checkpoints`` stay. A failed write (a
   full disk) stops the run with one line and leaves the older checkpoints as they were.
   ``resume`` checks the newest checkpoint and falls back to the newest complete one, saying
-  so; it restores the input iterators, so resuming costs the same at any step. Dropout draws
-  are re-seeded from (seed, step) at every checkpoint, so a resumed run repeats the
-  uninterrupted one exactly on CPU, with one worker or several.
+  so; it restores the input iterators, so resuming costs the same at any step. Dropout masks
+  are stateless, drawn from (seed, the last checkpoint's step, steps since, replica, layer),
+  so a resumed run repeats the uninterrupted one exactly on CPU, with one worker or several.
 - A step with a non-finite loss or gradient norm is skipped (not applied) and counted in the
   logs; ``max_bad_steps`` of them in a row stop the run, naming the last good checkpoint.
   Unreadable records stop it naming the damaged shard; a lost worker, saying to restart all.
@@ -37,7 +37,7 @@ from typing import Any, Protocol
 
 from tqdm import tqdm
 
-from wobert.backend import first_line, keras, set_seed, tf
+from wobert.backend import dropout_seeds, first_line, keras, set_seed, tf
 from wobert.checks import check_field_types, check_output_dir
 from wobert.config import load_job
 from wobert.dataset import make_dataset
@@ -197,13 +197,8 @@ def input_pipelines(strategy: tf.distribute.Strategy) -> tuple[int, int]:
 
 
 def segment_seed(seed: int, step: int) -> int:
-    """TF seed for the random ops (dropout) from ``step`` on: a function of (seed, step) only."""
+    """The dropout seed from ``step`` on: a function of (seed, step) only."""
     return (seed * 1_000_003 + step) % (2**31 - 1)
-
-
-def _other_seed(seed: int) -> int:
-    """A second TF seed from ``seed`` (the applying step's dropout stream)."""
-    return (seed * 7_919 + 104_729) % (2**31 - 1)
 
 
 class Trainer:
@@ -246,27 +241,31 @@ class Trainer:
         self.checkpoint = tf.train.Checkpoint(model=self.mlm.transformer.model, optimizer=self.optimizer,
                                               **({"loss_scale": self.loss_scale} if mixed_precision else {}))
         self.local_replicas = self.strategy.num_replicas_in_sync // input_pipelines(self.strategy)[0]
-        self.reseed(config.seed)
+        with tf.device("CPU:0"):  # (seed, steps since): this worker's, not mirrored
+            self.dropout_seed = tf.Variable([config.seed, 0], dtype=tf.int64, trainable=False)
+        self.micro_step = self._compile(self._replica_micro_step)
+        self.train_step = self._compile(self._replica_train_step)
 
     def reseed(self, seed: int) -> None:
-        """Trace the steps afresh with TF seed ``seed``: their dropout draws restart streams
-        that depend on ``seed`` only."""
-        self.micro_step = self._compile(self._replica_micro_step, seed)
-        self.train_step = self._compile(self._replica_train_step, _other_seed(seed))
+        """Restart the dropout streams: from here on the masks depend on ``seed``, the
+        (micro-)steps since, the replica and the layer only (no retracing)."""
+        self.dropout_seed.assign([seed, 0])
 
-    def _compile(self, replica_step: Callable, seed: int) -> Callable:
+    def _compile(self, replica_step: Callable) -> Callable:
         """``replica_step`` as a ``tf.function`` of the iterator, run on every replica; totals
-        summed over the replicas (the norm and verdict, the same on all, from the first)."""
-        def seeded(batch: Mapping[str, tf.Tensor]) -> Any:
-            tf.random.set_seed(seed)  # while tracing: the seed of this graph's dropout streams
-            return replica_step(batch)
+        summed over the replicas (the norm and verdict, the same on all, from the first). Each
+        call draws its dropout masks from the next dropout seed and the replica's index."""
+        def seeded(batch: Mapping[str, tf.Tensor], seed: tf.Tensor) -> Any:
+            replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+            with dropout_seeds(tf.random.experimental.stateless_fold_in(seed, replica)):
+                return replica_step(batch)
 
         if self.jit_compile:  # one replica: XLA compiles its step whole, for one batch shape
             compiled = tf.function(seeded, jit_compile=True)
-            return tf.function(lambda iterator: compiled(self._padded(next(iterator))))
+            return tf.function(lambda iterator: compiled(self._padded(next(iterator)), self._next_seed()))
 
         def step(iterator: Iterator) -> Any:
-            out = self.strategy.run(seeded, (self._next_batches(iterator),))
+            out = self.strategy.run(seeded, (self._next_batches(iterator), self._next_seed()))
             if not isinstance(out, tuple):
                 return self.strategy.reduce(tf.distribute.ReduceOp.SUM, out, axis=None)
             totals, *same = out
@@ -274,6 +273,10 @@ class Trainer:
                     *(self.strategy.experimental_local_results(x)[0] for x in same))
 
         return tf.function(step)
+
+    def _next_seed(self) -> tf.Tensor:
+        """The dropout seed of the next (micro-)step."""
+        return self.dropout_seed.assign_add(tf.constant([0, 1], tf.int64))
 
     def _next_batches(self, iterator: Iterator) -> Any:
         """The next batch of each local replica from this worker's own iterator (whose
