@@ -13,9 +13,9 @@ the same synthetic batch, in one process:
 
 Prints a markdown table: seconds per step, tokens/s, the model's training FLOPs per step
 (``wobert.flops``: 3 x forward, i.e. ~6 x weights x tokens plus attention and head),
-achieved FLOP/s and its share of the matmul peak measured in the same run (a large
-``tf.matmul``). Targets: ours >= 2.8x the tokens/s of the WoBERT-style step and >= 60% of
-the matmul peak. CPU float32.
+achieved FLOP/s and its share of the matmul peak measured in the same run (the best of a
+large ``tf.matmul`` timed before and after the steps). Targets: ours >= 2.8x the tokens/s of
+the WoBERT-style step and >= 60% of the matmul peak. CPU float32.
 """
 from __future__ import annotations
 
@@ -144,11 +144,12 @@ def main() -> int:
     batch = synthetic_batch(args.batch, args.seq, predictions, args.vocab)
     keras.utils.set_random_seed(0)
 
-    peak = matmul_peak()
+    peak = matmul_peak()  # and again after the steps: the better of the two counts
     our_step, trainer = ours(config, train, batch)
     reference_step = wobert_style(config, train, batch, trainer.mlm.transformer.model)
     first = our_step(), reference_step()  # same weights, same batch: same loss up to dropout
     seconds = time_steps([our_step, reference_step], args.steps)
+    peak = max(peak, matmul_peak())
     tokens = args.batch * args.seq
     rows = []
     for name, s, head in (("ours: last layer and head at masked positions", seconds[0], predictions),
