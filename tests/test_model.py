@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from synthetic_pretrain import write_vocab
 
-from wobert.backend import K, build_transformer_model, keras, set_seed, tf
+from wobert.backend import K, build_transformer_model, dropout_seeds, keras, set_seed, tf
 from wobert.model import (
     attend,
     attention_probs,
@@ -67,7 +67,8 @@ def test_pretraining_bert_equals_bert4keras_bert():
 @pytest.mark.parametrize("hidden, attention", [(0.5, 0.0), (0.0, 0.5)])
 def test_training_dropout_noise_equals_bert4keras_bert(hidden, attention):
     """With dropout on, the gathered model's MLM outputs scatter about the dropout-free ones as
-    much as bert4keras's whole network's do (its dropout masks are drawn in other shapes)."""
+    much as bert4keras's whole network's do (its dropout masks are drawn in other shapes), with
+    Keras's stateful masks and with the pretraining step's stateless ones alike."""
     set_seed(0)
     config = dict(MODEL, vocab_size=50, num_hidden_layers=1, hidden_dropout_prob=hidden,
                   attention_probs_dropout_prob=attention)
@@ -88,11 +89,20 @@ def test_training_dropout_noise_equals_bert4keras_bert(hidden, attention):
     def gathered(training):
         return tf.nn.log_softmax(mlm.model([tokens, segments, positions], training=training))
 
+    counter = tf.Variable([7, 0], dtype=tf.int64)
+
+    @tf.function
+    def stateless(training):
+        with dropout_seeds(counter.assign_add([0, 1])):
+            return gathered.python_function(training)
+
     still = full(False)
     np.testing.assert_allclose(gathered(False), still, atol=1e-5)
+    np.testing.assert_allclose(stateless(False), still, atol=1e-5)
     power = [np.mean([float(tf.reduce_mean(tf.square(f(True) - still))) for _ in range(200)])
-             for f in (full, gathered)]
+             for f in (full, gathered, stateless)]
     assert power[1] == pytest.approx(power[0], rel=0.05)
+    assert power[2] == pytest.approx(power[0], rel=0.05)
 
 
 KEYS = tf.constant([[True] * 7, [True] * 4 + [False] * 3])  # the second sequence is padded
