@@ -31,8 +31,9 @@ def write_vocab(directory: Path, size: int) -> Path:
 
 class SyntheticMLM:
     """``n`` masked sequences of up to ``length`` tokens; ids repeat a per-sequence pattern
-    so the MLM loss can fall. Sharded per input pipeline *before* batching, so the
-    per-worker batches of one step together hold the single-worker batch's sequences."""
+    so the MLM loss can fall. Sharded per input pipeline by batches, so the workers' batches
+    of a step are those one worker's replicas take in turn (and hold the sequences of one
+    replica's batch of their total size)."""
 
     def __init__(self, vocab_size: int, sha256: str | None = None, n: int = 64, length: int = 16,
                  predictions: int = 4, seed: int = 0, nan_batches: tuple[int, ...] = ()) -> None:
@@ -69,14 +70,13 @@ class SyntheticMLM:
                 input_context: Any = None) -> Any:
         from wobert.backend import tf
 
-        ds = tf.data.Dataset.from_tensor_slices(self.arrays)
-        if input_context is not None and input_context.num_input_pipelines > 1:
-            ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-        ds = ds.repeat()
+        ds = tf.data.Dataset.from_tensor_slices(self.arrays).repeat()
         if shuffle:
             ds = ds.shuffle(16, seed=seed)
         self.skipped.append(skip_batches)
         ds = ds.batch(batch_size)  # full batches of a size unknown while tracing, as the records'
+        if input_context is not None and input_context.num_input_pipelines > 1:
+            ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
         if self.nan_batches:
             bad = tf.constant(self.nan_batches, tf.int64)
 

@@ -346,10 +346,13 @@ def complete(run: Path, step: int, workers: int = 1) -> bool:
 
 def test_two_workers_and_two_replicas_reach_the_weights_of_one_and_two_resume_exactly_after_a_kill(
         vocab, tmp_path):
-    model = dict(SMALL, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    config = dict(model=model, steps=8, accumulate=2, checkpoint_every=4, shuffle=False,
+    """Without dropout, two replicas reach one's weights (their masks would have other shapes);
+    with it, two workers reach those of one worker with two replicas, and resume exactly."""
+    config = dict(model=SMALL, steps=8, accumulate=2, checkpoint_every=4, shuffle=False,
                   **dict(TRAIN, batch_size=8))
-    one_cmd, one = run_spec(tmp_path, "one", vocab, config)
+    still = dict(config, model=dict(SMALL, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0))
+    one_cmd, one = run_spec(tmp_path, "one", vocab, still)
+    still_cmd, mirrored_still = run_spec(tmp_path, "mirrored-still", vocab, still, cpu_replicas=2)
     two_cmd, two = run_spec(tmp_path, "two", vocab, config)
     mirrored_cmd, mirrored = run_spec(tmp_path, "mirrored", vocab, config, cpu_replicas=2)
     killed_cmd, killed = run_spec(tmp_path, "killed", vocab, config)
@@ -362,7 +365,7 @@ def test_two_workers_and_two_replicas_reach_the_weights_of_one_and_two_resume_ex
 
     ports = free_ports(4)
     victims = workers(killed_cmd, ports[:2])  # one of two workers killed mid-run, as a lost machine
-    procs = [start(one_cmd), start(mirrored_cmd), *workers(two_cmd, ports[2:])]
+    procs = [start(one_cmd), start(still_cmd), start(mirrored_cmd), *workers(two_cmd, ports[2:])]
     try:
         wait_until(lambda: complete(killed, 4, workers=2), victims[1], "checkpoint 4 of both workers",
                    timeout=300)
@@ -375,20 +378,20 @@ def test_two_workers_and_two_replicas_reach_the_weights_of_one_and_two_resume_ex
     assert victims[0].returncode == 2 and "a worker of the cluster stopped" in err.splitlines()[-1], err[-2000:]
     assert read_metrics(killed)[-1]["step"] < 8, "the run finished before it could be killed"
     outs = finish(procs + workers(resume_cmd, free_ports(2)), timeout=400)
-    assert json.loads(outs[3].splitlines()[-1])["export"] is None  # worker 1 does not export
-    assert [json.loads(out.splitlines()[-1])["skipped_batches"] for out in outs[4:]] == [[0], [0]]
-    expected = read_metrics(one)
-    a = tf.train.load_checkpoint(str(one / "export" / "bert_model.ckpt"))
-    names = a.get_variable_to_shape_map()
-    for run in (two, mirrored):
-        got = read_metrics(run)
+    assert json.loads(outs[4].splitlines()[-1])["export"] is None  # worker 1 does not export
+    assert [json.loads(out.splitlines()[-1])["skipped_batches"] for out in outs[5:]] == [[0], [0]]
+    for reference, run in ((one, mirrored_still), (mirrored, two)):
+        expected, got = read_metrics(reference), read_metrics(run)
         np.testing.assert_allclose([r["loss"] for r in got], [r["loss"] for r in expected], rtol=1e-5)
         assert [r["masked_tokens"] for r in got] == [r["masked_tokens"] for r in expected]
+        a = tf.train.load_checkpoint(str(reference / "export" / "bert_model.ckpt"))
         b = tf.train.load_checkpoint(str(run / "export" / "bert_model.ckpt"))
-        assert names == b.get_variable_to_shape_map()
-        for name in names:
+        assert a.get_variable_to_shape_map() == b.get_variable_to_shape_map()
+        for name in a.get_variable_to_shape_map():
             np.testing.assert_allclose(a.get_tensor(name), b.get_tensor(name), atol=2e-5,
                                        err_msg=f"{run.name}: {name}")
+    noisy, quiet = ([r["loss"] for r in read_metrics(run)] for run in (mirrored, mirrored_still))
+    assert not np.allclose(noisy, quiet, rtol=1e-3), "dropout changed no loss"
     resumed = read_metrics(killed)
     assert [r["step"] for r in resumed] == list(range(1, 9))
     assert [r["loss"] for r in resumed] == [r["loss"] for r in read_metrics(two)]
