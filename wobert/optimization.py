@@ -289,10 +289,11 @@ def combine_rows(grad: Gradient) -> Gradient:
 
 
 def global_norm(grads: Sequence[Gradient]) -> tf.Tensor:
-    """The global norm of ``grads`` (sparse ones must hold each row once)."""
-    squares = [tf.reduce_sum(tf.square(g.values if isinstance(g, tf.IndexedSlices) else g))
-               for g in grads if g is not None]
-    return tf.sqrt(tf.add_n(squares)) if squares else tf.constant(0.0)
+    """The global norm of ``grads`` (sparse ones must hold each row once); ``l2_loss`` sums
+    the squares in one pass, without writing them out first."""
+    halves = [tf.nn.l2_loss(g.values if isinstance(g, tf.IndexedSlices) else g)
+              for g in grads if g is not None]
+    return tf.sqrt(2.0 * tf.add_n(halves)) if halves else tf.constant(0.0)
 
 
 def clip_scale(norm: tf.Tensor, clipnorm: float | None, weight: tf.Tensor | float = 1.0) -> tf.Tensor:
