@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 
@@ -314,6 +315,31 @@ def test_hf_to_wobert_to_hf_is_bit_identical_and_pytorch_bin_reads(hf_char_model
     model = load_pretrained(hf_char_model)  # `wobert finetune --model DIR`
     embedding = build_classifier(model, 3).get_layer("Embedding-Token").get_weights()[0]
     np.testing.assert_array_equal(embedding, source["bert.embeddings.word_embeddings.weight"])
+
+
+def test_damaged_weights_fail_with_one_line_naming_the_file(word_model, tmp_path, capsys):
+    _, google, hf = word_model
+
+    def cut(source, name):
+        copy = tmp_path / f"{source.name}-{name}"
+        shutil.copytree(source, copy)
+        (copy / name).write_bytes((copy / name).read_bytes()[:2000])
+        return copy
+
+    bad_google, bad_hf = cut(google, "bert_model.ckpt.data-00000-of-00001"), cut(hf, "model.safetensors")
+    bin_dir = tmp_path / "bin"
+    shutil.copytree(hf, bin_dir, ignore=shutil.ignore_patterns("*.safetensors"))
+    (bin_dir / "pytorch_model.bin").write_bytes(b"")
+    runs = [(["export", "--model", str(bad_google), "--format", "hf"], f"checkpoint {bad_google}/bert_model.ckpt"),
+            (["export", "--model", str(bad_hf), "--format", "onnx"], f"{bad_hf}/model.safetensors"),
+            (["export", "--model", str(bin_dir), "--format", "hf"], f"{bin_dir}/pytorch_model.bin"),
+            (["finetune", "--model", str(bad_hf), "--train", "x.jsonl"], f"{bad_hf}/model.safetensors")]
+    for args, name in runs:
+        out = tmp_path / "out"
+        assert main([*args, "--out", str(out)]) == 2, args
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"{name} is damaged (truncated or corrupted" in err, err
+        assert not out.exists() and not out.with_name("out.tmp").exists(), args
 
 
 def test_char_model_from_hf_initialises_a_word_model_like_the_google_layout(hf_char_model, tmp_path):

@@ -222,16 +222,23 @@ def first_line(err: BaseException) -> str:
     return re.sub(r"^\{\{function_node [^}]*\}\}\s*|\s*\[Op:\w+\].*$", "", text[0] if text else repr(err))
 
 
-def check_checkpoint_data(checkpoint: str | os.PathLike) -> None:
-    """Read every tensor of a TF checkpoint once, so a truncated or corrupted file raises
-    ``CheckpointMismatch`` naming it before any weight is loaded (TF checks each tensor's CRC)."""
+def _checkpoint_tensors(checkpoint: str | os.PathLike) -> Iterator[tuple[str, np.ndarray]]:
+    """Each variable of a TF checkpoint (name, array), by name; a truncated or corrupted file
+    raises ``CheckpointMismatch`` naming it (TF checks each tensor's CRC)."""
     try:
         reader = tf.train.load_checkpoint(str(checkpoint))
-        for name in reader.get_variable_to_shape_map():
-            reader.get_tensor(name)
+        for name in sorted(reader.get_variable_to_shape_map()):
+            yield name, reader.get_tensor(name)
     except (tf.errors.OpError, IndexError, ValueError) as err:  # IndexError: a data file cut short
         raise CheckpointMismatch(f"checkpoint {checkpoint} is damaged (truncated or corrupted: "
                                  f"{first_line(err)}); export or copy it again") from None
+
+
+def check_checkpoint_data(checkpoint: str | os.PathLike) -> None:
+    """Read every tensor of a TF checkpoint once, so a damaged file is refused before any
+    weight is loaded."""
+    for _ in _checkpoint_tensors(checkpoint):
+        pass
 
 
 def _checkpoint_values(transformer: Any) -> dict[str, np.ndarray]:
@@ -282,9 +289,8 @@ def write_checkpoint(prefix: str | os.PathLike, values: Mapping[str, np.ndarray]
 
 
 def read_checkpoint(checkpoint: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Every variable of a TF checkpoint, name -> array."""
-    reader = tf.train.load_checkpoint(str(checkpoint))
-    return {name: reader.get_tensor(name) for name in sorted(reader.get_variable_to_shape_map())}
+    """Every variable of a TF checkpoint, name -> array (a damaged file: ``CheckpointMismatch``)."""
+    return dict(_checkpoint_tensors(checkpoint))
 
 
 def check_bert_checkpoint(transformer: Any, checkpoint: Checkpoint) -> None:

@@ -41,6 +41,7 @@ from wobert.layouts import (
     bert_config_to_hf,
     detect_layout,
     google_to_hf,
+    read_hf_tensors,
     write_hf_tensors,
 )
 from wobert.model import find_bert_checkpoint
@@ -140,29 +141,43 @@ def export_onnx(model_dir: str | os.PathLike, out_dir: str | os.PathLike) -> Pat
     """Write the model of ``model_dir`` (either layout) as ``model.onnx`` with dynamic batch and
     sequence axes, beside its config.json and tokenizer files (replaced atomically)."""
     try:
-        import torch
-        import transformers
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
     except ImportError as err:
         raise ImportError(f"ONNX export needs torch and transformers ({err}): {HF_INSTALL}") from None
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    with tempfile.TemporaryDirectory(prefix="wobert-export-") as scratch:
-        hf_dir = Path(model_dir)
-        if detect_layout(hf_dir) != HF:
-            hf_dir = export_hf(hf_dir, Path(scratch) / "hf")
-        shutil.copytree(hf_dir, tmp, ignore=shutil.ignore_patterns("*.safetensors*", "*.bin"))
-        architecture = (read_json(hf_dir / HF_CONFIG, "model config").get("architectures") or ["BertModel"])[0]
-        model = getattr(transformers, architecture).from_pretrained(hf_dir).eval()
-        example = {name: torch.ones((2, 8), dtype=torch.int64) for name in ONNX_INPUTS}
-        positions = model.config.max_position_embeddings
-        axes = {0: torch.export.Dim("batch"), 1: torch.export.Dim("sequence", max=positions)}
-        outputs = ["last_hidden_state", "pooler_output"] if architecture == "BertModel" else ["logits"]
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=FutureWarning)  # from torch.export internals
-            warnings.filterwarnings("ignore", message=".*shares the same shape constraints")  # one axis, 3 inputs
-            torch.onnx.export(model, (), str(tmp / ONNX_FILE), kwargs=example, input_names=list(ONNX_INPUTS),
-                              output_names=outputs, dynamic_shapes={name: axes for name in ONNX_INPUTS},
-                              dynamo=True, external_data=False, verbose=False)
+    try:
+        with tempfile.TemporaryDirectory(prefix="wobert-export-") as scratch:
+            hf_dir = Path(model_dir)
+            if detect_layout(hf_dir) != HF:
+                hf_dir = export_hf(hf_dir, Path(scratch) / "hf")
+            else:
+                read_hf_tensors(hf_dir)  # a damaged weights file: one line, before transformers reads it
+            shutil.copytree(hf_dir, tmp, ignore=shutil.ignore_patterns("*.safetensors*", "*.bin"))
+            write_onnx(hf_dir, tmp / ONNX_FILE)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     replace_dir(tmp, out_dir)
     return out_dir
+
+
+def write_onnx(hf_dir: Path, path: Path) -> None:
+    """Trace the transformers model of ``hf_dir`` into ``path`` with dynamic batch and sequence axes."""
+    import torch
+    import transformers
+
+    architecture = (read_json(hf_dir / HF_CONFIG, "model config").get("architectures") or ["BertModel"])[0]
+    model = getattr(transformers, architecture).from_pretrained(hf_dir).eval()
+    example = {name: torch.ones((2, 8), dtype=torch.int64) for name in ONNX_INPUTS}
+    positions = model.config.max_position_embeddings
+    axes = {0: torch.export.Dim("batch"), 1: torch.export.Dim("sequence", max=positions)}
+    outputs = ["last_hidden_state", "pooler_output"] if architecture == "BertModel" else ["logits"]
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning)  # from torch.export internals
+        warnings.filterwarnings("ignore", message=".*shares the same shape constraints")  # one axis, 3 inputs
+        torch.onnx.export(model, (), str(path), kwargs=example, input_names=list(ONNX_INPUTS),
+                          output_names=outputs, dynamic_shapes={name: axes for name in ONNX_INPUTS},
+                          dynamo=True, external_data=False, verbose=False)

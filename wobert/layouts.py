@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -198,15 +199,13 @@ def read_hf_tensors(directory: str | os.PathLike) -> tuple[dict[str, np.ndarray]
     """The tensors of a Hugging Face directory and the file they came from: model.safetensors,
     its sharded index, or pytorch_model.bin (needs torch)."""
     directory = Path(directory)
-    from safetensors.numpy import load_file
-
     if (directory / SAFETENSORS).is_file():
-        return load_file(directory / SAFETENSORS), directory / SAFETENSORS
+        return _read_safetensors(directory / SAFETENSORS), directory / SAFETENSORS
     if (directory / SAFETENSORS_INDEX).is_file():
         index = read_json(directory / SAFETENSORS_INDEX, "safetensors index")
         tensors: dict[str, np.ndarray] = {}
         for shard in sorted(set(index.get("weight_map", {}).values())):
-            tensors.update(load_file(directory / shard))
+            tensors.update(_read_safetensors(directory / shard))
         return tensors, directory / SAFETENSORS_INDEX
     if (directory / TORCH_BIN).is_file():
         return _read_torch_bin(directory / TORCH_BIN), directory / TORCH_BIN
@@ -219,8 +218,29 @@ def _read_torch_bin(path: Path) -> dict[str, np.ndarray]:
     except ImportError:
         raise UserError(f"{path}: reading pytorch_model.bin needs PyTorch (pip install "
                          "'wobert[hf]'); or save the model as model.safetensors") from None
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError) as err:
+        raise _damaged(path, err) from None
     return {k: (v.float() if v.is_floating_point() else v).numpy() for k, v in state.items()}
+
+
+def _read_safetensors(path: Path) -> dict[str, np.ndarray]:
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    if not path.is_file():
+        raise UserError(f"{path} is missing (the safetensors index lists it)")
+    try:
+        return load_file(path)
+    except SafetensorError as err:
+        raise _damaged(path, err) from None
+
+
+def _damaged(path: Path, err: BaseException) -> UserError:
+    """The error for a weights file that cannot be read, with the reader's first sentence."""
+    reason = (str(err).strip().splitlines() or [type(err).__name__])[0].split(". ")[0]
+    return UserError(f"{path} is damaged (truncated or corrupted: {reason}); export or copy it again")
 
 
 def write_hf_tensors(path: str | os.PathLike, tensors: Mapping[str, np.ndarray]) -> Path:
