@@ -111,6 +111,17 @@ def test_bad_options_are_blamed_on_the_flag_in_one_line_before_any_work(files, a
     assert "see wobert" in err
 
 
+@pytest.mark.parametrize("option, value, blamed", [
+    ("--tasks", "tnews,ocnli,tnews", "--tasks repeats tnews: each run would be the same"),
+    ("--seeds", "1,2,1,2", "--seeds repeats 1, 2: each run would be the same"),
+])
+def test_compare_refuses_repeated_tasks_and_seeds(option, value, blamed, tmp_path, capsys):
+    argv = ["compare", "--char-model", "c", "--word-model", "w", "--data", "d", "--out", str(tmp_path / "o")]
+    assert main([*argv, option, value]) == 2
+    err = capsys.readouterr().err
+    assert err == f"wobert compare: error: {blamed}\n", err
+
+
 def test_config_values_of_the_wrong_type_or_range_name_the_key():
     with pytest.raises(UserError, match="max_train must be >= 1 .*not 0"):
         FinetuneConfig(max_train=0)

@@ -5,6 +5,7 @@ import json
 import runpy
 import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from wobert.finetune import (
     load_pretrained,
     pad_batch,
 )
-from wobert.tasks import TaskSpec, load_task
+from wobert.tasks import TASKS, TaskSpec, load_task
 from wobert.tokenizer import SPECIAL_TOKENS, BaseTokenizer, CharTokenizer, Tokenizer
 from wobert.vocabdir import write_vocab
 
@@ -232,6 +233,27 @@ def test_compare_refuses_a_pair_that_differs_in_more_than_the_vocab(tmp_path, sm
         compare(small_char_model, word, ["tnews"], [1], tmp_path, FinetuneConfig(), tmp_path / "o")
     with pytest.raises(UserError, match="the char model .*word.* holds a word-level tokenizer"):
         compare(word, small_char_model, ["tnews"], [1], tmp_path, FinetuneConfig(), tmp_path / "o")
+
+
+def test_a_task_without_its_training_file_stops_before_any_training(tmp_path, small_char_model, capsys):
+    paths = synthetic_task(tmp_path)
+    for task in ("tnews", "iflytek"):
+        (tmp_path / "clue" / task).mkdir(parents=True)
+        shutil.copy(paths["dev"], tmp_path / "clue" / task / "dev.jsonl")
+    shutil.copy(paths["train"], tmp_path / "clue" / "tnews" / "train.jsonl")
+    out = tmp_path / "o"
+    code = main(["finetune", "--task", "iflytek", "--model", str(small_char_model), "--data", str(tmp_path),
+                 "--out", str(out), "--text-field", "review", "--label-field", "polarity"])
+    assert code == 2 and not out.exists()
+    assert capsys.readouterr().err.endswith(
+        f"task iflytek has no training file in {tmp_path} (looked for train.json, train.jsonl, "
+        "train.tsv): give --train FILE\n")
+    char = load_pretrained(small_char_model).tokenizer
+    word = make_model_dir(tmp_path / "word", Tokenizer(char.token_dict))
+    spec = {name: replace(TASKS[name], text_field="review", label_field="polarity") for name in ("tnews", "iflytek")}
+    with pytest.raises(UserError, match=r"task iflytek has no training file \(looked for train\.json"):
+        compare(small_char_model, word, list(spec.values()), [1], tmp_path, FinetuneConfig(), out)
+    assert not (out / "tnews").exists()
 
 
 def classifier_and_batch(seed: int = 0) -> tuple:

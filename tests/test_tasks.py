@@ -125,6 +125,19 @@ def test_custom_jsonl_labels_from_training_data_and_int_values(tmp_path):
         load_task(TaskSpec("custom", "text", label_field="y"), train=unlabelled)
 
 
+def test_the_label_set_comes_from_training_and_needs_two_labels(tmp_path):
+    spec = TaskSpec("custom", "text", label_field="y")
+    train = write_lines(tmp_path / "train.jsonl", [{"text": "好", "y": "pos"}, {"text": "坏", "y": "neg"}])
+    dev = write_lines(tmp_path / "dev.jsonl", [{"text": "好", "y": "pos"}, {"text": "怪", "y": "meh"}])
+    with pytest.raises(ValueError, match=r"dev\.jsonl:2: label 'meh' is not one of the task's 2 labels \(neg, pos\)"):
+        load_task(spec, train=train, dev=dev)
+    one = write_lines(tmp_path / "one.jsonl", [{"text": "好", "y": "pos"}, {"text": "行", "y": "pos"}])
+    with pytest.raises(ValueError, match=r"one\.jsonl: every row has the label 'pos': a classifier needs "
+                                         r"examples of at least two labels"):
+        load_task(spec, train=one, dev=train)
+    assert load_task(spec, train=one, dev=train, labels=["neg", "pos"]).labels == ["neg", "pos"]
+
+
 def test_csl_keywords_are_joined_as_the_first_segment(tmp_path):
     row = {"id": 5, "abst": "本文研究分词。", "keyword": ["分词", "词表"], "label": "1"}
     path = write_lines(tmp_path / "dev.json", [row])

@@ -184,10 +184,11 @@ def compare(
     check_same_architecture(models["char"], models["word"])
     out = Path(out_dir)
     runs = []
-    for task in tasks:
-        task_data = load_task(task, data)
+    loaded = [load_task(task, data) for task in tasks]  # every task's files checked before any training
+    encodings = [{kind: encode_task(model.tokenizer, task_data, config) for kind, model in models.items()}
+                 for task_data in loaded]
+    for task_data, encoded in zip(loaded, encodings, strict=True):
         name = task_data.spec.name
-        encoded = {kind: encode_task(model.tokenizer, task_data, config) for kind, model in models.items()}
         for seed in seeds:
             for kind, model in models.items():
                 print(f"== {name}, {kind} model, seed {seed}", file=sys.stderr)

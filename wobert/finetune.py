@@ -88,7 +88,7 @@ def encode_task(tokenizer: BaseTokenizer, data: TaskData, config: FinetuneConfig
     train, dev = data.train, data.dev
     if train is None:
         raise UserError(f"task {data.spec.name} has no training file (looked for "
-                        f"{', '.join(data.spec.train)}): give --train FILE")
+                        f"{', '.join(data.spec.train)})")
     if dev is None:
         train, dev = holdout(train, 0.1, seed=0)
     for split in (train, dev):

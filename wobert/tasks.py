@@ -311,8 +311,7 @@ def load_task(
     elif spec.labels is not None:
         label_list = list(spec.labels)
     else:
-        seen = {e.label for s in (splits["train"], splits["dev"]) if s for e in s.examples}
-        label_list = sorted(label for label in seen if label is not None)
+        label_list = seen_labels(splits["train"] or splits["dev"])
     data_ = TaskData(spec, label_list, **splits)
     for split in (data_.train, data_.dev):
         if split is not None:
@@ -323,6 +322,17 @@ def load_task(
                                  "training and dev files need labels")
             data_.label_ids(split)
     return data_
+
+
+def seen_labels(split: Split | None) -> list[str]:
+    """The sorted labels of a split (the label set of a task that names none); at least two."""
+    if split is None:
+        return []
+    labels = sorted({e.label for e in split.examples if e.label is not None})
+    if split.labelled and len(labels) < 2:
+        raise UserError(f"{split.path}: every row has the label {labels[0]!r}: a classifier needs "
+                         "examples of at least two labels")
+    return labels
 
 
 def holdout(split: Split, fraction: float, seed: int = 0) -> tuple[Split, Split]:

@@ -40,6 +40,10 @@ def run_cli(args: argparse.Namespace) -> int:
         raise UserError(f"unknown task(s) {', '.join(unknown) or '(none)'}: choose from {', '.join(TASKS)}")
     if not args.seeds:
         raise UserError("--seeds needs at least one seed")
+    for option, values in (("--tasks", tasks), ("--seeds", args.seeds)):
+        repeated = sorted({str(v) for v in values if values.count(v) > 1})
+        if repeated:
+            raise UserError(f"{option} repeats {', '.join(repeated)}: each run would be the same")
     config = config_from_args(args, predict_test=args.predict_test)
     from wobert.compare import compare, markdown
 

@@ -97,7 +97,8 @@ def add_cli(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train", help="training file (.json/.jsonl lines or .tsv with a header)")
     parser.add_argument("--dev", help="dev file (default: the task's dev.json; without one, 10%% of train)")
     parser.add_argument("--test", help="test file to predict")
-    parser.add_argument("--labels", help="labels.json fixing the label set (default: the task's)")
+    parser.add_argument("--labels", help="labels.json fixing the label set (default: the task's labels.json "
+                        "or label list, else the labels of the training file)")
     parser.add_argument("--text-field", help="field of the text (custom default: text)")
     parser.add_argument("--pair-field", help="field of the second text of a pair task")
     parser.add_argument("--label-field", help="field of the label (default: label)")
@@ -130,6 +131,9 @@ def load_task_from_args(args: argparse.Namespace, spec: TaskSpec) -> TaskData:
         raise UserError("give --data DIR (holding clue/<task>/) or --train FILE")
     data = load_task(spec, args.data, train=args.train, dev=args.dev, test=args.test,
                      labels=args.labels)
+    if data.train is None:
+        raise UserError(f"task {spec.name} has no training file in {args.data} (looked for "
+                        f"{', '.join(spec.train)}): give --train FILE")
     for name in ("train", "dev", "test"):
         split = getattr(data, name)
         for reason, count in (split.skipped.items() if split else ()):
@@ -148,7 +152,7 @@ def run_cli(args: argparse.Namespace) -> int:
     result = finetune(model, data, encoded, config, args.out)
     print(f"{spec.name} ({model.kind} model): dev accuracy {result['dev_accuracy']:.4f}, "
           f"macro-F1 {result['dev_macro_f1']:.4f} (majority baseline "
-          f"{result['majority_baseline'] or float('nan'):.4f}); "
+          f"{result['majority_baseline']:.4f}); "
           f"{result['tokens_per_example']['dev']:.1f} tokens/example; "
           f"train {result['train_examples_per_s'] or 0:.1f} ex/s, "
           f"inference {result['inference_examples_per_s']:.1f} ex/s -> {args.out}/result.json")
