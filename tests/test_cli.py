@@ -56,7 +56,9 @@ def test_user_errors_are_one_line_and_programming_errors_keep_their_traceback(ca
     assert capsys.readouterr().err == "wobert x: error: bad.json: line 3: not valid JSON\n"
     full = OSError(errno.ENOSPC, "No space left on device", "out/metrics.jsonl")
     assert run_guarded("x", fail(full)) == 2
-    assert "No space left on device: 'out/metrics.jsonl'" in capsys.readouterr().err
+    assert capsys.readouterr().err == "wobert x: error: out/metrics.jsonl: No space left on device\n"
+    assert run_guarded("x", fail(FileNotFoundError("data file not found: a.jsonl"))) == 2
+    assert capsys.readouterr().err == "wobert x: error: data file not found: a.jsonl\n"
     assert run_guarded("x", fail(KeyboardInterrupt())) == 130
     assert capsys.readouterr().err == "wobert x: interrupted\n"
     for bug in (ValueError("a bug"), TypeError("another"), KeyError("k")):
@@ -109,6 +111,17 @@ def test_bad_options_are_blamed_on_the_flag_in_one_line_before_any_work(files, a
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and blamed in err and err.count("\n") == 1, err
     assert "see wobert" in err
+
+
+def test_a_directory_given_for_a_file_is_named_as_one(files, capsys, monkeypatch):
+    monkeypatch.chdir(files)
+    (files / "d").mkdir()
+    runs = [(["tokenize", "d", "--vocab", "v"], "wobert tokenize: error: input file d is a directory, not a file"),
+            (["data", "verify", "a-file"], "wobert data: error: a-file/manifest.json: Not a directory")]
+    for argv, expected in runs:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err == expected + "\n", err
 
 
 @pytest.mark.parametrize("option, value, blamed", [

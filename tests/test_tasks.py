@@ -163,6 +163,8 @@ def test_missing_task_directory_is_a_clear_error(tmp_path):
         load_task("afqmc", tmp_path)
     with pytest.raises(FileNotFoundError, match="data file not found"):
         load_task(TaskSpec("custom", "text"), train=tmp_path / "nope.jsonl")
+    with pytest.raises(FileNotFoundError, match=f"data file {tmp_path} is a directory, not a file"):
+        load_task(TaskSpec("custom", "text"), train=tmp_path)
 
 
 def test_holdout_is_seeded_and_disjoint(tmp_path):

@@ -785,6 +785,9 @@ def test_read_user_words(tmp_path):
         read_user_words(path)
     with pytest.raises(FileNotFoundError, match="user words file not found"):
         read_user_words(tmp_path / "none.txt")
+    path.write_bytes("机器学习\n深度学习\n".encode() + b"\xff\n")
+    with pytest.raises(ValueError, match=r"user.txt: line 3: not UTF-8 text"):
+        read_user_words(path)
 
 
 def test_get_segmenter_is_shared():

@@ -73,6 +73,17 @@ def check_output_dir(path: str | os.PathLike, what: str = "output directory") ->
     return path
 
 
+def check_input_file(path: str | os.PathLike, what: str) -> Path:
+    """``path`` as a Path if it is a file; else FileNotFoundError naming ``what`` (a directory
+    is named as one)."""
+    path = Path(path)
+    if path.is_dir():
+        raise FileNotFoundError(f"{what} {path} is a directory, not a file")
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    return path
+
+
 # ---------------------------------------------------------------------------------------
 # argparse types: a bad value is reported as "argument --NAME: ..." (exit status 2)
 # ---------------------------------------------------------------------------------------

@@ -57,6 +57,13 @@ def _top_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def describe(err: BaseException) -> str:
+    """An error as its line: an operating system's error as ``FILE: reason`` (no errno)."""
+    if isinstance(err, OSError) and err.filename is not None and err.strerror:
+        return f"{err.filename}: {err.strerror}"
+    return str(err)
+
+
 def run_guarded(name: str, run: Callable[[], int | None]) -> int:
     """``run()``'s exit status, with the user's errors as one line on stderr (see above)."""
     try:
@@ -67,7 +74,7 @@ def run_guarded(name: str, run: Callable[[], int | None]) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return BROKEN_PIPE
     except (UserError, OSError) as err:
-        print(f"wobert {name}: error: {err}", file=sys.stderr)
+        print(f"wobert {name}: error: {describe(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"wobert {name}: interrupted", file=sys.stderr)

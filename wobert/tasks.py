@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wobert.checks import check_input_file
 from wobert.errors import UserError
 from wobert.finetune_config import FinetuneConfig
 from wobert.jsonfile import JSON_SUFFIXES
@@ -202,9 +203,7 @@ def read_tsv(path: str | Path) -> Iterator[tuple[int, dict[str, str]]]:
 
 def read_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """JSON lines for ``.json``/``.jsonl`` files, TSV with a header otherwise."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"data file not found: {path}")
+    path = check_input_file(path, "data file")
     return read_jsonl(path) if path.suffix.lower() in JSON_SUFFIXES else read_tsv(path)
 
 

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from wobert._wordcut import WordCutter
-from wobert.checks import POSITIVE, number
+from wobert.checks import POSITIVE, check_input_file, number
 from wobert.errors import UserError
 from wobert.segment import UserWord, check_user_words, get_segmenter
 from wobert.vocabdir import CONFIG_FILE, SPECIAL_TOKENS, VOCAB_FILE, VocabDir, check_vocab, read_vocab
@@ -582,9 +582,12 @@ def read_user_words(path: str | os.PathLike) -> list[tuple[str, int | None]]:
     words = []
     line_format = re.compile(r"(.+?)(?: ([0-9]+))?(?: [a-z]+)?")
     try:
-        with open(path, encoding="utf-8-sig", newline="\n") as f:
-            for lineno, line in enumerate(f, 1):
-                line = line.strip()
+        with open(path, "rb") as f:
+            for lineno, raw in enumerate(f, 1):
+                try:
+                    line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8").strip()
+                except UnicodeDecodeError:
+                    raise UserError(f"{path}: line {lineno}: not UTF-8 text") from None
                 if line:
                     word, freq = line_format.fullmatch(line).groups()
                     try:
@@ -593,8 +596,6 @@ def read_user_words(path: str | os.PathLike) -> list[tuple[str, int | None]]:
                         raise UserError(f"{path}: line {lineno}: {err}") from None
     except FileNotFoundError:
         raise FileNotFoundError(f"user words file not found: {path}") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not UTF-8 text") from None
     return words
 
 
@@ -617,8 +618,8 @@ def run_cli(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     for name in args.files:
-        if name != "-" and not os.path.isfile(name):
-            raise FileNotFoundError(f"input file not found: {name}")
+        if name != "-":
+            check_input_file(name, "input file")
     vocab = Path(args.vocab)
     if args.char or (vocab.is_dir() and VocabDir(vocab).read_config().get("level") == "char"):
         if args.user_words:
