@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import os
 import random
 import re
@@ -564,7 +565,7 @@ def damage(path: Path, how: str) -> None:
             f.write(bytes([byte ^ 0x10]))
 
 
-def test_damaged_shards_are_refused_by_name(tmp_path, built, capsys):
+def test_damaged_shards_are_refused_by_name(tmp_path, built, capsys, caplog):
     from wobert.backend import tf
 
     assert main(["data", "verify", str(built)]) == 0
@@ -590,6 +591,11 @@ def test_damaged_shards_are_refused_by_name(tmp_path, built, capsys):
     assert "shard-00001.tfrecord holds" in capsys.readouterr().err
     assert main(["data", "verify", str(tmp_path)]) == 2
     assert "manifest.json not found" in capsys.readouterr().err
+    shutil.rmtree(cut / "vocab")
+    shutil.copyfile(built / "shard-00002.tfrecord", cut / "shard-00002.tfrecord")
+    with caplog.at_level(logging.WARNING, "wobert"):
+        assert main(["data", "verify", str(cut)]) == 0
+    assert f"{cut}/vocab/vocab.txt is missing: pretraining will read --vocab, else " in caplog.text
 
 
 # ---------------------------------------------------------------------------------------

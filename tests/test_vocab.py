@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
+from dataclasses import replace
 from itertools import islice
 from pathlib import Path
 
@@ -180,6 +181,8 @@ def test_without_base_vocab_the_characters_are_counted(tmp_path, small_corpus):
     assert lines[-3:] == ["北京", "喜欢", "我们"]  # 12 times each (天安门 is too long), ties by word
     assert not (out / "keep_tokens.json").exists()
     assert stats["base"]["tokens"] == len(lines) - 3
+    with pytest.raises(UserError, match=r"no character occurs --min-count 1000 times in the corpus \("):
+        build_vocab(replace(spec, min_count=1000), tmp_path / "none")
 
 
 def _run(argv: list[str], capsys) -> tuple[int, str]:

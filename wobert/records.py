@@ -23,6 +23,7 @@ Record features (int64 lists): ``token_ids`` (masked when static), ``masked_posi
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import re
 import time
@@ -45,6 +46,8 @@ from wobert.packing import WordEncoder, document_sequences
 from wobert.tfrecord import Crc32c, RecordWriter, Varints
 from wobert.tokenizer import SPECIAL_TOKENS, BaseTokenizer, load_tokenizer
 from wobert.vocabdir import CONFIG_FILE, VOCAB_FILE, VocabDir, source_files
+
+log = logging.getLogger(__name__)
 
 UNUSED = re.compile(r"\[unused\d+\]|<[ST]>")  # Google's placeholder tokens, never drawn as random tokens
 
@@ -320,10 +323,13 @@ def verify_records(data_dir: str | Path) -> Manifest:
         raise UserError(f"{data_dir}: the records are incomplete; re-run `wobert data build` to finish them")
     check_records(data_dir, manifest, full=True)
     vocab = VocabDir(Path(data_dir) / VOCAB_SUBDIR)
-    if vocab.vocab_file.is_file():
-        if vocab.sha256() != manifest.vocab_sha256:
-            raise UserError(f"{vocab.vocab_file} is not the vocabulary the records were built with (sha256 differs)")
-        vocab.validate()
+    if not vocab.vocab_file.is_file():
+        log.warning("%s is missing: pretraining will read --vocab, else %s (either checked against the "
+                    "records' sha256)", vocab.vocab_file, manifest.vocab_dir)
+        return manifest
+    if vocab.sha256() != manifest.vocab_sha256:
+        raise UserError(f"{vocab.vocab_file} is not the vocabulary the records were built with (sha256 differs)")
+    vocab.validate()
     return manifest
 
 

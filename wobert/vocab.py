@@ -512,6 +512,9 @@ def count(spec: VocabSpec, base: Base, user_words: list) -> tuple[Tokenizer, Cor
                         f"{counts.skips.summary()})")
     if not spec.base_vocab:
         base.tokens = char_vocab(counts.chars, spec.min_count)
+        if len(base.tokens) == len(SPECIAL_TOKENS):
+            raise UserError(f"no character occurs --min-count {spec.min_count} times in the corpus "
+                            f"({counts.lines:,} lines): lower --min-count, add text or give --base-vocab")
         tokenizer = Tokenizer(base.tokens, do_lower_case=spec.do_lower_case, user_words=user_words)
     return tokenizer, counts
 
