@@ -47,8 +47,8 @@ def vocab(tmp_path):
     ({"hidden_act": "nope"}, "unknown hidden_act 'nope'"),
 ])
 def test_impossible_model_sizes_fail_before_training(vocab, tmp_path, change, message):
-    config = PretrainConfig(model=dict(MODEL, **change), steps=2, **TRAIN)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=message):  # in the config, or (maxlen) at the start of training
+        config = PretrainConfig(model=dict(MODEL, **change), steps=2, **TRAIN)
         train(config, SyntheticMLM(vocab.size, vocab.sha256), tmp_path / "run", vocab)
     assert not (tmp_path / "run" / "checkpoints").exists()
 
@@ -68,6 +68,9 @@ def test_config_file_errors_name_the_file(tmp_path):
         load_config(path)
     path.write_text(json.dumps({"model": MODEL, "batch_size": 0}))
     with pytest.raises(UserError, match="c.json: pretrain config: batch_size must be a positive integer"):
+        load_config(path)
+    path.write_text(json.dumps({"model": dict(MODEL, num_attention_heads=3)}))
+    with pytest.raises(UserError, match="c.json: pretrain config: model: hidden_size 32 is not divisible by "):
         load_config(path)
     path.write_text(json.dumps({"model": MODEL, "learning_rate": "0.1"}))
     with pytest.raises(UserError, match="c.json: pretrain config: learning_rate must be a number, not '0.1'"):

@@ -105,6 +105,8 @@ class PretrainConfig:
         unknown = set(self.model) - set(ARCHITECTURE + DROPOUT + ("hidden_act", "initializer_range"))
         if unknown:
             raise UserError(f"pretrain config: unknown model key(s) {', '.join(sorted(unknown))}")
+        if self.model and not self.init:  # with init, the init model's config wins
+            check_bert_config(self.model, where="pretrain config: model")
 
 
 def load_config(path: str | os.PathLike, **overrides: Any) -> PretrainConfig:
