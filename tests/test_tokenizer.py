@@ -15,6 +15,7 @@ import io
 import itertools
 import json
 import random
+import re
 import subprocess
 import sys
 import threading
@@ -242,8 +243,10 @@ def test_read_vocab_errors(tmp_path):
     path.write_bytes(b"[PAD]\n\xff\xfe\n")
     with pytest.raises(ValueError, match="not UTF-8"):
         read_vocab(path)
-    with pytest.raises(ValueError, match="distinct"):
-        Tokenizer({**{t: i for i, t in enumerate(SPECIAL_TOKENS)}, "中": 0})
+    specials = {t: i for i, t in enumerate(SPECIAL_TOKENS)}
+    for gapped in ({**specials, "中": 0}, {**specials, "中": 40}, {**specials, "中": 2**40}, {**specials, "中": True}):
+        with pytest.raises(ValueError, match=r"vocab: token ids must be the integers 0\.\.5, each once"):
+            Tokenizer(gapped)
     with pytest.raises(TypeError, match="vocab must be a path"):
         Tokenizer(42)
 
@@ -770,10 +773,47 @@ def test_user_word_errors(tiny_vocab):
         Tokenizer(tiny_vocab, user_words=["iPhone手机"])
     with pytest.raises(ValueError, match="never be cut whole"):
         Tokenizer(tiny_vocab, user_words=["两个 词"])
-    with pytest.raises(ValueError, match="positive integer"):
-        Tokenizer(tiny_vocab, user_words=[("词语", 0)])
+    for freq in (0, -3, 2.5, "5", "abc", True, float("nan"), float("inf"), 10**13):
+        with pytest.raises(ValueError, match=r"user word '词语': frequency must be an integer from 1 to "):
+            Tokenizer(tiny_vocab, user_words=[("词语", freq)])
+    for bad in (("词语", 1, 2), ("词语",), 5):
+        with pytest.raises(ValueError, match=r"expected a word or a \(word, frequency\) pair"):
+            Tokenizer(tiny_vocab, user_words=[bad])
+    with pytest.raises(ValueError, match="user words are a list of words, not the string '词语'"):
+        Tokenizer(tiny_vocab, user_words="词语")
+    mapped = Tokenizer(tiny_vocab, user_words={"词语": 5, "测试": None})
+    assert mapped.user_words[0] == ("词语", 5) and [w for w, _ in mapped.user_words] == ["词语", "测试"]
     assert Tokenizer(tiny_vocab, do_lower_case=False, user_words=["iPhone手机"]).cut("买iPhone手机") == [
         "买", "iPhone手机"]
+
+
+def test_a_bad_tokenizer_config_or_argument_is_one_clear_error(tiny_vocab, tmp_path, capsys):
+    saved = Tokenizer(tiny_vocab).save(tmp_path / "tok")
+    config = saved / "tokenizer_config.json"
+    good = json.loads(config.read_text(encoding="utf-8"))
+    for bad, message in (([1, 2], "a tokenizer config is a JSON object, not list"),
+                         ({**good, "level": "words"}, "unknown level 'words' \\(word or char\\)"),
+                         ({**good, "do_lower_case": "false"}, "do_lower_case must be true or false, not 'false'"),
+                         ({**good, "user_words": 5}, "user_words must be a list"),
+                         ({**good, "user_words": [["词语", "abc"]]}, "user word '词语': frequency must be")):
+        config.write_text(json.dumps(bad), encoding="utf-8")
+        for load in (Tokenizer, Tokenizer.load):
+            with pytest.raises(ValueError, match=f"^{re.escape(str(config))}: {message}"):
+                load(saved)
+        assert cli.main(["tokenize", "--vocab", str(saved), str(config)]) == 2
+        assert capsys.readouterr().err.count("\n") == 1
+    tokenizer = Tokenizer(tiny_vocab)
+    with pytest.raises(TypeError, match="encode_batch takes lists of texts, not a str"):
+        tokenizer.encode_batch("你好世界")
+    for workers in (0, 2.5, "2", None, True):
+        with pytest.raises(ValueError, match="workers must be an integer >= 1"):
+            tokenizer.encode_batch(["你好"], workers=workers)
+    with pytest.raises(ValueError, match="maxlen must be an integer from 2"):
+        tokenizer.encode("你好", maxlen=2**64)
+    with pytest.raises(ValueError, match="is a file: load takes the directory that save wrote"):
+        Tokenizer.load(saved / "vocab.txt")
+    with pytest.raises(ValueError, match="tokenizer directory .* exists and is not a directory"):
+        tokenizer.save(saved / "vocab.txt")
 
 
 def test_read_user_words(tmp_path):

@@ -25,6 +25,7 @@ BACKENDS = ("native", "jieba")
 
 #: the only characters jieba joins into words (its ``re_han_default``); others are cut alone.
 WORD_CHARS = re.compile(r"[\u4E00-\u9FD5a-zA-Z0-9+#&._%\-]+")
+MAX_FREQUENCY = 10**12  # far above any dictionary's (jieba's words sum to ~6e7); the C core sums them
 
 UserWord = str | Sequence  # "word" or (word, frequency or None)
 
@@ -65,18 +66,31 @@ def jieba_words(n: int, exclude: Iterable[str] = ()) -> list[str]:
     return words[:n]
 
 
-def check_user_words(user_words: Iterable[UserWord] | None) -> tuple[tuple[str, int | None], ...]:
-    """User words as ``(word, frequency or None)`` pairs; ValueError for a word jieba never cuts whole."""
+def check_user_words(user_words: Iterable[UserWord] | Mapping[str, int | None] | None,
+                     ) -> tuple[tuple[str, int | None], ...]:
+    """User words (words, ``(word, frequency)`` pairs, or a word -> frequency mapping) as
+    ``(word, frequency or None)`` pairs; ValueError for a word jieba never cuts whole or a
+    frequency that is not a positive integer."""
+    if isinstance(user_words, str):
+        raise UserError(f"user words are a list of words, not the string {user_words!r}")
+    items = user_words.items() if isinstance(user_words, Mapping) else user_words or ()
     checked = []
-    for item in user_words or ():
-        word, freq = (item, None) if isinstance(item, str) else tuple(item)
+    for item in items:
+        if isinstance(item, str):
+            word, freq = item, None
+        elif isinstance(item, (tuple, list)) and len(item) == 2:
+            word, freq = item
+        else:
+            raise UserError(f"user word {item!r}: expected a word or a (word, frequency) pair")
         if not isinstance(word, str) or not WORD_CHARS.fullmatch(word):
             raise UserError(
                 f"user word {word!r} can never be cut whole: jieba joins only CJK characters "
                 "U+4E00-U+9FD5, ASCII letters, digits and + # & . _ % -"
             )
-        if freq is not None and (isinstance(freq, bool) or int(freq) != freq or freq < 1):
-            raise UserError(f"user word {word!r}: frequency must be a positive integer, not {freq!r}")
+        whole = isinstance(freq, int) and not isinstance(freq, bool) or isinstance(freq, float) and freq.is_integer()
+        if freq is not None and not (whole and 1 <= freq <= MAX_FREQUENCY):
+            raise UserError(f"user word {word!r}: frequency must be an integer from 1 to {MAX_FREQUENCY:,}, "
+                            f"not {freq!r}")
         checked.append((word, None if freq is None else int(freq)))
     return tuple(checked)
 

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from wobert._wordcut import WordCutter
-from wobert.checks import POSITIVE, check_input_file, number
+from wobert.checks import POSITIVE, check_input_file, check_output_dir, number
 from wobert.errors import UserError
 from wobert.segment import UserWord, check_user_words, get_segmenter
 from wobert.vocabdir import CONFIG_FILE, SPECIAL_TOKENS, VOCAB_FILE, VocabDir, check_vocab, read_vocab
@@ -242,8 +242,8 @@ def _not_unicode(name: str, err: UnicodeEncodeError) -> ValueError:
 
 
 def _check_maxlen(maxlen: int | None) -> None:
-    if maxlen is not None and (not isinstance(maxlen, int) or maxlen < 2):
-        raise UserError(f"maxlen must be an integer >= 2 (room for [CLS] and [SEP]), not {maxlen!r}")
+    if maxlen is not None and (not isinstance(maxlen, int) or isinstance(maxlen, bool) or not 2 <= maxlen < 2**31):
+        raise UserError(f"maxlen must be an integer from 2 (room for [CLS] and [SEP]) to 2**31 - 1, not {maxlen!r}")
 
 
 def _with_ends(body: Sequence, start: Sequence, end: Sequence, length: int | None = None) -> Sequence:
@@ -377,13 +377,15 @@ class BaseTokenizer:
         the GIL. The char level takes one thread whatever ``workers`` says: its time goes
         into building the lists of ids, which holds the GIL.
         """
+        if isinstance(texts, str) or isinstance(pairs, str):
+            raise TypeError("encode_batch takes lists of texts, not a str (encode takes one text)")
         texts = list(texts)
         pairs = None if pairs is None else list(pairs)
         if pairs is not None and len(pairs) != len(texts):
             raise ValueError(f"{len(texts)} texts but {len(pairs)} pairs")
         _check_maxlen(maxlen)
-        if workers < 1:
-            raise ValueError(f"workers must be >= 1, not {workers}")
+        if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+            raise ValueError(f"workers must be an integer >= 1, not {workers!r}")
         _check_texts(texts, pairs)
         bounds = _chunks(texts, pairs)
         firsts = [texts[a:b] for a, b in bounds]
@@ -403,7 +405,7 @@ class BaseTokenizer:
 
     def save(self, directory: str | os.PathLike) -> Path:
         """Write ``vocab.txt`` and ``tokenizer_config.json`` into ``directory``."""
-        target = VocabDir(directory)
+        target = VocabDir(check_output_dir(directory, "tokenizer directory"))
         target.write_tokens(self.token_dict)
         target.write_config({**self.config, "level": self.level, "do_lower_case": self.do_lower_case})
         return target.path
@@ -411,6 +413,9 @@ class BaseTokenizer:
     @classmethod
     def load(cls, directory: str | os.PathLike) -> BaseTokenizer:
         """The tokenizer ``save`` wrote (word or char level, as saved)."""
+        if Path(directory).is_file():
+            raise UserError(f"{directory} is a file: load takes the directory that save wrote "
+                            "(a vocab.txt alone: Tokenizer(path) or CharTokenizer(path))")
         config = VocabDir(directory).read_config()
         if not config:
             raise FileNotFoundError(f"no tokenizer directory (with {CONFIG_FILE}): {directory}")
@@ -460,18 +465,22 @@ class Tokenizer(BaseTokenizer):
 
     ``vocab``: a vocab.txt path, a token -> id dict, or a directory written by ``save``
     (its saved settings are the defaults). ``user_words``: domain words jieba must cut
-    whole (``"word"`` or ``(word, frequency)``, as ``jieba.add_word``), for this tokenizer
-    only; with ``do_lower_case`` they must be given lower-cased. ``encode_words``'s words are
-    the pieces of the cut (one piece outside the vocabulary spans several tokens).
+    whole (``"word"`` or ``(word, frequency)``, as ``jieba.add_word``, or a word -> frequency
+    mapping), for this tokenizer only; with ``do_lower_case`` they must be given lower-cased.
+    ``encode_words``'s words are the pieces of the cut (one piece outside the vocabulary spans
+    several tokens).
     """
 
     level = "word"
 
     def __init__(self, vocab: Any, *, do_lower_case: bool | None = None,
-                 user_words: Iterable[UserWord] | None = None):
+                 user_words: Iterable[UserWord] | Mapping[str, int | None] | None = None):
         super().__init__(vocab, do_lower_case, segmenter="jieba-hmm-off")
         if user_words is None:
-            user_words = self.config.get("user_words") or ()
+            try:
+                user_words = check_user_words(self.config.get("user_words"))
+            except UserError as err:
+                raise UserError(f"{vocab}/{CONFIG_FILE}: {err}") from None
         user_words = check_user_words(user_words)
         for word, _ in user_words:
             if self._normalize(word) != word:

@@ -54,13 +54,13 @@ def read_vocab(path: str | os.PathLike) -> dict[str, int]:
 
 
 def check_vocab(token_dict: Mapping[str, int], source: Any = "vocab") -> None:
-    """ValueError unless ``token_dict`` has the special tokens and distinct integer ids."""
+    """ValueError unless ``token_dict`` has the special tokens and the ids 0..n-1, each once."""
     missing = [t for t in SPECIAL_TOKENS if t not in token_dict]
     if missing:
         raise UserError(f"{source}: lacks the special token(s) {', '.join(missing)}")
     ids = list(token_dict.values())
-    if not all(isinstance(i, int) and i >= 0 for i in ids) or len(set(ids)) != len(ids):
-        raise UserError(f"{source}: token ids must be distinct non-negative integers")
+    if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids) or sorted(ids) != list(range(len(ids))):
+        raise UserError(f"{source}: token ids must be the integers 0..{len(ids) - 1}, each once")
 
 
 def write_vocab(token_dict: Mapping[str, int], path: str | os.PathLike) -> None:
@@ -160,8 +160,19 @@ class VocabDir:
         return read_vocab(self.vocab_file)
 
     def read_config(self) -> dict[str, Any]:
-        """tokenizer_config.json, or {} where there is none."""
-        return read_json(self.config_file, default={})
+        """tokenizer_config.json, or {} where there is none; the keys wobert reads checked
+        (a Hugging Face tokenizer config holds others too)."""
+        config = read_json(self.config_file, "tokenizer config", default={})
+        where = self.config_file
+        if not isinstance(config, dict):
+            raise UserError(f"{where}: a tokenizer config is a JSON object, not {type(config).__name__}")
+        if config.get("level", "word") not in ("word", "char"):
+            raise UserError(f"{where}: unknown level {config['level']!r} (word or char)")
+        if not isinstance(config.get("do_lower_case", True), bool):
+            raise UserError(f"{where}: do_lower_case must be true or false, not {config['do_lower_case']!r}")
+        if not isinstance(config.get("user_words", []), list):
+            raise UserError(f"{where}: user_words must be a list of words or [word, frequency] pairs")
+        return config
 
     def read_keep_tokens(self) -> list[int] | None:
         return read_json(self.keep_file, default=None)
