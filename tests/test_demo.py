@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -44,6 +45,27 @@ def test_read_config_names_the_missing_sections(tmp_path):
         read_config(path)
     with pytest.raises(UserError, match="demo config: seeds must be a list of integers"):
         run_demo({**read_config(DEFAULT_CONFIG), "seeds": 1}, tmp_path / "out")
+    for section, change, message in (
+            ("finetune", {"epochz": 1}, r"finetune: unknown key\(s\) epochz; known: "),
+            ("pretrain", {"batch_size": 0}, "pretrain: batch_size must be a positive integer, not 0"),
+            ("records", {"maxlen": 2}, r"records \+ records_char: maxlen must be at least 3"),
+            ("seeds", [], r"demo config: seeds must be distinct, and at least one, not \[\]"),
+            ("seeds", [1, 1], r"demo config: seeds must be distinct")):
+        config = read_config(DEFAULT_CONFIG)
+        config[section] = {**config[section], **change} if isinstance(change, dict) else change
+        path.write_text(json.dumps(config))
+        with pytest.raises(UserError, match=f"^{re.escape(str(path))}: {message}"):
+            read_config(path)
+
+
+def test_a_demo_directory_of_other_settings_is_refused_before_any_stage(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "settings.json").write_text(json.dumps({"config": dict(tiny_config(), seeds=[1, 2]), "data": None}))
+    with pytest.raises(UserError, match=f"{out} holds a demo run with other settings \\(changed: seeds\\); its "
+                                        "finished stages would be reused"):
+        run_demo(tiny_config(), out)
+    assert sorted(p.name for p in out.iterdir()) == ["settings.json"]
 
 
 def test_the_demo_config_is_installed_with_the_package(tmp_path):

@@ -3,6 +3,7 @@ and the char-to-word recipe on real data."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import resource
@@ -51,6 +52,13 @@ def test_impossible_model_sizes_fail_before_training(vocab, tmp_path, change, me
         config = PretrainConfig(model=dict(MODEL, **change), steps=2, **TRAIN)
         train(config, SyntheticMLM(vocab.size, vocab.sha256), tmp_path / "run", vocab)
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_a_warmup_as_long_as_the_run_is_warned_about(vocab, tmp_path, caplog):
+    config = PretrainConfig(model=SMALL, steps=2, **TRAIN)  # warmup_steps 2
+    with caplog.at_level(logging.WARNING, "wobert"):
+        train(config, SyntheticMLM(vocab.size, vocab.sha256), tmp_path / "run", vocab)
+    assert "warmup_steps 2 >= steps 2: the learning rate never reaches 0.005" in caplog.text
 
 
 def test_vocab_that_does_not_match_the_data_fails_clearly(vocab, tmp_path):

@@ -28,16 +28,18 @@ from typing import Any
 
 from wobert.checks import check_field_types, output_dir
 from wobert.config import load_job
+from wobert.errors import UserError
 from wobert.jsonfile import read_json, write_json
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "demo.json"  # package data: installed with wobert
 DONE = "DONE.json"
+SETTINGS = "settings.json"  # the config and --data a demo directory was run with
 
 
 @dataclass
 class DemoConfig:
     """The demo's budgets (``demo.json``): a section per stage, each holding keys of that
-    stage's job (checked when the stage runs)."""
+    stage's job (each read as its stage reads it, before any stage runs)."""
 
     seed: int
     num_words: int  # words added to the character base in the word vocabulary
@@ -52,6 +54,34 @@ class DemoConfig:
 
     def __post_init__(self) -> None:
         check_field_types(self, "demo config")
+        if self.num_words < 1 or self.continue_steps < 1:
+            raise UserError("demo config: num_words and continue_steps must be >= 1")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise UserError(f"demo config: seeds must be distinct, and at least one, not {self.seeds}")
+        self.check_sections()
+
+    def check_sections(self) -> None:
+        """Read each stage's section as the stage will, so that a bad key stops the demo
+        before its first stage, naming the section."""
+        from wobert.finetune_config import FinetuneConfig
+        from wobert.pretrain import PretrainConfig
+        from wobert.records import DataOptions
+        from wobert.vocab import VocabSpec
+
+        checks: dict[str, Callable[[], Any]] = {
+            "vocab": lambda: VocabSpec.from_config(self.vocab, corpus=["corpus.txt"], word_source="corpus",
+                                                   num_words=self.num_words),
+            "records + records_char": lambda: DataOptions.from_config({**self.records, **self.records_char}),
+            "records + records_word": lambda: DataOptions.from_config({**self.records, **self.records_word}),
+            "pretrain": lambda: load_job(PretrainConfig, dict(self.pretrain, seed=self.seed), what="pretrain"),
+            "finetune": lambda: load_job(FinetuneConfig, self.finetune, what="finetune"),
+        }
+        for section, check in checks.items():
+            try:
+                check()
+            except UserError as err:
+                reason = str(err).removeprefix(f"{section} config: ").removeprefix("data config: ")
+                raise UserError(f"{section}: {reason}") from None
 
 
 def read_config(path: str | Path) -> dict[str, Any]:
@@ -74,6 +104,19 @@ def stage(out: Path, name: str, work: Callable[[Path], Any]) -> Path:
     write_json(done, {"seconds": seconds, "summary": summary}, default=str)
     print(f"[demo] {name}: finished in {seconds:.0f} s", file=sys.stderr)
     return directory
+
+
+def check_same_settings(out: Path, settings: dict[str, Any]) -> None:
+    """Refuse to continue a demo under ``out`` that ran with other settings (its finished
+    stages would be reused); record them for the next run."""
+    saved = read_json(out / SETTINGS, "demo settings", default=None)
+    if saved is not None and saved != settings:
+        changed = [k for k in settings["config"] if saved.get("config", {}).get(k) != settings["config"][k]]
+        changed += ["--data"] if saved.get("data") != settings["data"] else []
+        raise UserError(f"{out} holds a demo run with other settings (changed: {', '.join(changed)}); "
+                        "its finished stages would be reused: choose another --out, or delete it")
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / SETTINGS, settings)
 
 
 def prepare_data(directory: Path, seed: int) -> dict[str, Any]:
@@ -138,6 +181,7 @@ def run_demo(config: Mapping[str, Any], out: str | Path, data: str | Path | None
         if (data / "clue" / "tnews").is_dir():
             tasks.append("tnews")
 
+    check_same_settings(out, {"config": asdict(job), "data": str(data.resolve()) if data else None})
     raw = stage(out, "data", lambda d: prepare_data(d, seed))
     corpus = raw / "corpus.txt"
     vocab = {

@@ -546,6 +546,9 @@ def train(
     if config.batch_size % replicas:
         raise UserError(f"batch_size {config.batch_size} is not divisible by the {replicas} replicas")
     check_data(data.manifest, vocab)
+    if config.warmup_steps >= config.steps:
+        log.warning("warmup_steps %d >= steps %d: the learning rate never reaches %g", config.warmup_steps,
+                    config.steps, config.learning_rate)
     model = model_config(config, vocab, data.manifest.maxlen)
     checkpoints = Checkpoints(out_dir / "checkpoints", config.keep_checkpoints, worker)
     latest = checkpoints.latest()
