@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from wobert.checks import check_input_file
 from wobert.cli import main, run_guarded
 from wobert.errors import UserError
 from wobert.finetune_config import FinetuneConfig
@@ -122,6 +123,8 @@ def test_a_directory_given_for_a_file_is_named_as_one(files, capsys, monkeypatch
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert err == expected + "\n", err
+    os.mkfifo(files / "pipe")  # as `wobert tokenize <(...)` passes one: readable, not a regular file
+    assert check_input_file(files / "pipe", "input file") == files / "pipe"
 
 
 @pytest.mark.parametrize("option, value, blamed", [

@@ -108,8 +108,12 @@ def test_custom_tsv_task_with_field_names_and_integer_labels(tmp_path):
     assert data.train.ids() == ["7", "8"]
     assert data.dev is None and data.test is None
     test = tmp_path / "test.tsv"
-    test.write_text("q1\tq2\tgold\n甲\t乙\t\n", encoding="utf-8")
-    assert not load_task(spec, train=train, test=test).test.labelled
+    test.write_text("q1\tq2\tgold\n甲\t乙\t\n\t\t\n\n \t \t \n", encoding="utf-8")  # rows of empty cells stay rows
+    read = load_task(spec, train=train, test=test).test
+    assert not read.labelled and read.texts() == ["甲", "", " "] and [e.line for e in read.examples] == [2, 3, 5]
+    spaced = tmp_path / "spaced.tsv"
+    spaced.write_text("q1\tq2\tgold\n甲\t乙\tpos \n丙\t丁\tpos\n戊\t己\tneg\n", encoding="utf-8")
+    assert load_task(spec, train=spaced).labels == ["neg", "pos"]
     bad = tmp_path / "bad.tsv"
     bad.write_text("q1\tq2\tgold\n甲\t乙\t1\n甲\t1\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"bad\.tsv:3: 2 tab-separated columns, the header has 3"):

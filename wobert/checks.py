@@ -74,12 +74,12 @@ def check_output_dir(path: str | os.PathLike, what: str = "output directory") ->
 
 
 def check_input_file(path: str | os.PathLike, what: str) -> Path:
-    """``path`` as a Path if it is a file; else FileNotFoundError naming ``what`` (a directory
-    is named as one)."""
+    """``path`` as a Path if it can be read as a file (a pipe too: ``<(...)`` in a shell);
+    else FileNotFoundError naming ``what`` (a directory is named as one)."""
     path = Path(path)
     if path.is_dir():
         raise FileNotFoundError(f"{what} {path} is a directory, not a file")
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"{what} not found: {path}")
     return path
 

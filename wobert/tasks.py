@@ -11,7 +11,10 @@ File formats and quirks:
   U+2028 inside a text never splits a record; a missing final newline is fine, blank lines
   are ignored. A malformed line is an error naming ``file:line``.
 - TSV (``.tsv``/``.txt``/other): a header row names the fields; a row with a different number
-  of columns is an error naming ``file:line``.
+  of columns is an error naming ``file:line``; a blank line is ignored, a row of empty cells
+  is a row (an empty text).
+- Labels are compared as strings with surrounding whitespace removed; an empty label is no
+  label (a test file's). A row without an ``id`` takes its position among the rows (0, 1, ...).
 - A list-valued field (CSL's ``keyword``) is joined with ``LIST_SEPARATOR``.
 - ``labels.json`` (CLUE: one ``{"label": ...}`` object per line, or a JSON array of such objects
   or of strings) fixes the label set and order; a gold label outside it is an error with the value.
@@ -188,7 +191,7 @@ def read_tsv(path: str | Path) -> Iterator[tuple[int, dict[str, str]]]:
                 line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8").rstrip("\r\n")
             except UnicodeDecodeError as err:
                 raise UserError(f"{path}:{lineno}: not UTF-8 ({err.reason})") from None
-            if not line.strip():
+            if not line.strip() and "\t" not in line:  # a blank line; a row of empty cells is a row
                 continue
             cells = line.split("\t")
             if header is None:
@@ -225,7 +228,7 @@ def read_split(path: str | Path, spec: TaskSpec) -> Split:
                     f"{path}:{lineno}: no field {name!r} (fields: {', '.join(map(str, row))})"
                 )
         label = row.get(spec.label_field)
-        label = None if label is None or label == "" else str(label)  # "": unlabelled (TSV test)
+        label = None if label is None else str(label).strip() or None  # "": unlabelled (TSV test)
         if label in spec.skip_labels:
             skipped[f"label {label!r}"] += 1
             continue
