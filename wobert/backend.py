@@ -40,7 +40,7 @@ os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 
 import numpy as np  # noqa: E402
 
-from wobert.errors import UserError  # noqa: E402
+from wobert.errors import UserError, damaged  # noqa: E402
 from wobert.jsonfile import read_json  # noqa: E402
 
 START_UP_NOISE = re.compile(
@@ -230,8 +230,7 @@ def _checkpoint_tensors(checkpoint: str | os.PathLike) -> Iterator[tuple[str, np
         for name in sorted(reader.get_variable_to_shape_map()):
             yield name, reader.get_tensor(name)
     except (tf.errors.OpError, IndexError, ValueError) as err:  # IndexError: a data file cut short
-        raise CheckpointMismatch(f"checkpoint {checkpoint} is damaged (truncated or corrupted: "
-                                 f"{first_line(err)}); export or copy it again") from None
+        raise CheckpointMismatch(damaged(f"checkpoint {checkpoint}", first_line(err))) from None
 
 
 def check_checkpoint_data(checkpoint: str | os.PathLike) -> None:

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from wobert.errors import UserError
+from wobert.errors import UserError, damaged
 from wobert.jsonfile import read_json
 
 log = logging.getLogger(__name__)
@@ -240,7 +240,7 @@ def _read_safetensors(path: Path) -> dict[str, np.ndarray]:
 def _damaged(path: Path, err: BaseException) -> UserError:
     """The error for a weights file that cannot be read, with the reader's first sentence."""
     reason = (str(err).strip().splitlines() or [type(err).__name__])[0].split(". ")[0]
-    return UserError(f"{path} is damaged (truncated or corrupted: {reason}); export or copy it again")
+    return UserError(damaged(str(path), reason))
 
 
 def write_hf_tensors(path: str | os.PathLike, tensors: Mapping[str, np.ndarray]) -> Path:

@@ -313,7 +313,7 @@ def load_task(
     elif spec.labels is not None:
         label_list = list(spec.labels)
     else:
-        label_list = seen_labels(splits["train"] or splits["dev"])
+        label_list = seen_labels(splits["dev"] if splits["train"] is None else splits["train"])
     data_ = TaskData(spec, label_list, **splits)
     for split in (data_.train, data_.dev):
         if split is not None:

@@ -476,12 +476,13 @@ class Tokenizer(BaseTokenizer):
     def __init__(self, vocab: Any, *, do_lower_case: bool | None = None,
                  user_words: Iterable[UserWord] | Mapping[str, int | None] | None = None):
         super().__init__(vocab, do_lower_case, segmenter="jieba-hmm-off")
-        if user_words is None:
+        if user_words is None:  # the saved ones
             try:
                 user_words = check_user_words(self.config.get("user_words"))
             except UserError as err:
                 raise UserError(f"{vocab}/{CONFIG_FILE}: {err}") from None
-        user_words = check_user_words(user_words)
+        else:
+            user_words = check_user_words(user_words)
         for word, _ in user_words:
             if self._normalize(word) != word:
                 raise UserError(f"user word {word!r} can never match: text is normalized "
