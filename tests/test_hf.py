@@ -82,6 +82,9 @@ def test_autotokenizer_gives_the_word_tokenizer_ids_also_saved_again_and_pickled
     assert isinstance(loaded, WoBertTokenizer) and loaded.model_max_length == 64
     loaded.save_pretrained(tmp_path / "again")
     assert (tmp_path / "again" / "tokenization_wobert.py").is_file()
+    (tmp_path / "a_file").write_text("kept")
+    assert loaded.save_pretrained(tmp_path / "a_file") is None  # as transformers' own tokenizers
+    assert (tmp_path / "a_file").read_text() == "kept"
     again = AutoTokenizer.from_pretrained(tmp_path / "again", trust_remote_code=True)
     pickled = pickle.loads(pickle.dumps(again))
     for tok in (loaded, again, pickled):

@@ -136,10 +136,13 @@ class WoBertTokenizer(PreTrainedTokenizer):
         write_vocab(self._wobert.token_dict, path)
         return (str(path),)
 
-    def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> tuple[str, ...]:
+    def save_pretrained(self, save_directory: str | os.PathLike, *args: Any,
+                        **kwargs: Any) -> tuple[str, ...] | None:
         """transformers' files, plus the shim named in ``auto_map``, the tokenizer.json guard and
-        special_tokens_map.json."""
+        special_tokens_map.json; None, as transformers answers, where the path is a file."""
         files = super().save_pretrained(save_directory, *args, **kwargs)
+        if files is None:  # transformers logged that the path is not a directory
+            return None
         directory = Path(save_directory)
         (directory / SHIM_FILE).write_text(SHIM_SOURCE, encoding="utf-8")
         write_guard(directory)
