@@ -42,7 +42,7 @@ def vocab(tmp_path):
 
 @pytest.mark.parametrize("change, message", [
     ({"num_attention_heads": 3}, "hidden_size 32 is not divisible by num_attention_heads 3"),
-    ({"max_position_embeddings": 8}, "the data's maxlen 16 exceeds max_position_embeddings 8"),
+    ({"max_position_embeddings": 8}, "^pretrain config: model: the data's maxlen 16 exceeds max_position_embeddings 8"),
     ({"num_hidden_layers": 0}, "num_hidden_layers must be a positive integer"),
     ({"hidden_dropout_prob": 1.5}, r"hidden_dropout_prob must be in \[0, 1\)"),
     ({"hidden_act": "nope"}, "unknown hidden_act 'nope'"),

@@ -478,7 +478,7 @@ def model_config(config: PretrainConfig, vocab: Vocabulary, maxlen: int | None) 
         model, _ = init_config(config.init, config.model)
         where = str(config_file(config.init))
     else:
-        model, where = dict(config.model), "model config"
+        model, where = dict(config.model), "pretrain config: model"
     return check_bert_config({**model, "vocab_size": vocab.size}, maxlen=maxlen, where=where)
 
 
